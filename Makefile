@@ -1,0 +1,31 @@
+# `make demo` and `make test` work on a fresh clone: they build .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mmtwoway-installed
+export MPLBACKEND := Agg
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/torch.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade 'pip>=23'
+	$(BIN)/python -m pip install -q -r requirements/torch.txt
+	$(BIN)/python -m pip install -q -e '.[tests]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python tools/misc/make_demo_data.py data/demo
+	$(BIN)/python tools/train.py configs/twoway_demo.py --work-dir work_dirs/twoway_demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python tools/benchmark/bench_loss.py
+	$(BIN)/python tools/benchmark/bench_metric.py
+
+clean:
+	rm -rf $(VENV) work_dirs data/demo

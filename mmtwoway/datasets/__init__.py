@@ -1,0 +1,3 @@
+from .coco import CocoMultiLabel
+
+__all__ = ['CocoMultiLabel']

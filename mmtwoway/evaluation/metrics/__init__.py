@@ -1,0 +1,3 @@
+from .multilabel_map import MultiLabelMAP
+
+__all__ = ['MultiLabelMAP']

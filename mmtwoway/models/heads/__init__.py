@@ -1,0 +1,3 @@
+from .two_way_head import TwoWayLinearClsHead
+
+__all__ = ['TwoWayLinearClsHead']

@@ -1,0 +1,161 @@
+"""Fixes for known breakages of the OpenMMLab stack, applied on import.
+
+Each fix is narrow, idempotent and tested in ``tests/test_utils``:
+
+* ``allow_mmengine_checkpoints``: torch >= 2.6 loads checkpoints with
+  ``weights_only=True``; mmengine 0.10 checkpoints hold a ``HistoryBuffer``
+  and numpy arrays/scalars in their ``message_hub``, so ``--resume`` and
+  ``load_from`` fail. We allowlist exactly those objects. ``weights_only`` is
+  never switched off: a downloaded checkpoint still cannot run code.
+* ``patch_cpu_distributed``: mmengine's PyTorch launcher calls
+  ``torch.cuda.set_device`` and wraps models in DDP with ``device_ids``, both
+  of which fail without CUDA. Without CUDA we initialise gloo and let DDP run
+  on the CPU, so ``tools/dist_train.sh`` works on CPU-only machines.
+* ``guard_transformers``: ``import mmpretrain.models`` crashes when
+  transformers >= 5 is installed (mmpretrain 1.2's BLIP language model
+  subclasses a class transformers 5 no longer has). We tell mmpretrain to
+  skip its optional multimodal models, which mmtwoway does not use.
+"""
+import functools
+import os
+import pickle
+import warnings
+from importlib import metadata
+
+import numpy as np
+import torch
+
+_APPLIED = set()
+
+
+def _once(fn):
+    """Run a fix at most once per process."""
+
+    @functools.wraps(fn)
+    def wrapper():
+        if fn.__name__ not in _APPLIED:
+            fn()
+            _APPLIED.add(fn.__name__)
+
+    return wrapper
+
+
+def _history_buffer_getattr(obj, name: str):
+    """A ``getattr`` that unpickling may call on ``HistoryBuffer`` only.
+
+    mmengine pickles ``HistoryBuffer``'s statistics methods by reference as
+    ``getattr(HistoryBuffer, 'mean')``. Allowlisting the builtin ``getattr``
+    would let a checkpoint walk from any object to arbitrary code, so the
+    unpickler gets this restricted stand-in under the builtin's name.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is not HistoryBuffer or name.startswith('_') or not callable(
+            getattr(HistoryBuffer, name, None)):
+        raise pickle.UnpicklingError(
+            f'mmtwoway refuses getattr({obj!r}, {name!r}) while loading a '
+            'checkpoint: only HistoryBuffer statistics methods are allowed.')
+    return getattr(obj, name)
+
+
+def _numpy_globals() -> list:
+    """numpy objects found in mmengine checkpoints, under numpy 1 and 2."""
+    from numpy.core import multiarray  # numpy 2 aliases numpy._core here
+    entries = [np.ndarray, np.dtype]
+    entries += [getattr(np.dtypes, n) for n in getattr(np.dtypes, '__all__', [])]
+    for fn in (multiarray.scalar, multiarray._reconstruct):
+        for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+            entries.append((fn, f'{module}.{fn.__name__}'))
+    return entries
+
+
+@_once
+def allow_mmengine_checkpoints() -> None:
+    """Allowlist what mmengine checkpoints need under ``weights_only``."""
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return  # torch < 2.4 loads without weights_only by default
+    from mmengine.logging.history_buffer import HistoryBuffer
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] +
+        _numpy_globals())
+
+
+def _init_dist_pytorch_cpu(original, backend: str = 'nccl', **kwargs):
+    """mmengine's ``_init_dist_pytorch``, with a gloo path without CUDA."""
+    if torch.cuda.is_available():
+        return original(backend, **kwargs)
+    if backend != 'gloo':
+        warnings.warn(f'No CUDA device: using the gloo backend instead of '
+                      f'{backend!r} for distributed training on the CPU.')
+    kwargs.pop('init_backend', None)
+    torch.distributed.init_process_group(
+        backend='gloo',
+        rank=int(os.environ['RANK']),
+        world_size=int(os.environ['WORLD_SIZE']),
+        **kwargs)
+
+
+@_once
+def patch_cpu_distributed() -> None:
+    """Make mmengine's launcher and DDP wrapper work on CPU-only machines."""
+    from mmengine.dist import utils as dist_utils
+    from mmengine.model.wrappers import MMDistributedDataParallel
+
+    dist_utils._init_dist_pytorch = functools.partial(
+        _init_dist_pytorch_cpu, dist_utils._init_dist_pytorch)
+
+    ddp_init = MMDistributedDataParallel.__init__
+
+    @functools.wraps(ddp_init)
+    def __init__(self, module, detect_anomalous_params=False, **kwargs):
+        # mmengine's Runner always passes device_ids=[LOCAL_RANK]; DDP
+        # rejects device_ids for a module that lives on the CPU.
+        if not torch.cuda.is_available():
+            kwargs['device_ids'] = None
+        ddp_init(self, module, detect_anomalous_params, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__
+
+
+def transformers_too_new() -> bool:
+    """Whether an installed transformers breaks ``import mmpretrain.models``."""
+    try:
+        version = metadata.version('transformers')
+    except metadata.PackageNotFoundError:
+        return False
+    from mmengine.utils import digit_version
+    return digit_version(version) >= digit_version('5.0.0')
+
+
+@_once
+def guard_transformers() -> None:
+    """Skip mmpretrain's multimodal models when transformers >= 5."""
+    if not transformers_too_new():
+        return
+    import mmpretrain.utils.dependency as dependency
+    if dependency.WITH_MULTIMODAL:
+        dependency.WITH_MULTIMODAL = False
+        warnings.warn(
+            'transformers >= 5 is installed, which mmpretrain 1.2 cannot '
+            'import; mmtwoway disabled mmpretrain\'s multimodal models (BLIP, '
+            'CLIP, ...). Classification is unaffected. To use them, run '
+            '`pip install "transformers<5"`.')
+
+
+def import_mmpretrain_models() -> None:
+    """``import mmpretrain.models`` with a message that says what to do."""
+    try:
+        import mmpretrain.models  # noqa: F401
+    except TypeError as err:  # the transformers >= 5 failure mode
+        raise ImportError(
+            'mmtwoway could not import mmpretrain.models. With transformers '
+            '>= 5 installed this must happen after `import mmtwoway`; '
+            'otherwise run `pip uninstall transformers` or `pip install '
+            f'"transformers<5"`. Original error: {err}') from err
+
+
+def apply_stack_fixes() -> None:
+    """Apply every fix; call before anything imports ``mmpretrain.models``."""
+    guard_transformers()
+    allow_mmengine_checkpoints()
+    patch_cpu_distributed()
+    import_mmpretrain_models()
