@@ -59,7 +59,8 @@ def _history_buffer_getattr(obj, name: str):
 
 def _numpy_globals() -> list:
     """numpy objects found in mmengine checkpoints, under numpy 1 and 2."""
-    from numpy.core import multiarray  # numpy 2 aliases numpy._core here
+    core = getattr(np, '_core', None) or np.core  # numpy 2 renamed core
+    multiarray = core.multiarray
     entries = [np.ndarray, np.dtype]
     entries += [getattr(np.dtypes, n) for n in getattr(np.dtypes, '__all__', [])]
     for fn in (multiarray.scalar, multiarray._reconstruct):
