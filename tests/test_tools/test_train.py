@@ -16,6 +16,8 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
+import mmtwoway  # noqa: F401  (allowlists mmengine checkpoints for torch.load)
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
 DEMO_CFG = osp.join(ROOT, 'configs', 'twoway_demo.py')
