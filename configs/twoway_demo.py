@@ -61,13 +61,13 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     optimizer=dict(
-        type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True))
+        type='SGD', lr=0.2, momentum=0.9, weight_decay=1e-4, nesterov=True))
 param_scheduler = dict(
     type='CosineAnnealingLR',
-    T_max=12,
+    T_max=16,
     by_epoch=True,
     convert_to_iter_based=True)
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=4)
+train_cfg = dict(by_epoch=True, max_epochs=16, val_interval=4)
 val_cfg = dict()
 test_cfg = dict()
 
