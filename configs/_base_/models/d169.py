@@ -1,0 +1,19 @@
+# DenseNet-169 initialised from mmpretrain's ImageNet checkpoint (76.08
+# top-1), global average pooling, and the two-way head (Tp = 4, Tn = 1,
+# buckets of M = 128). d169_tv.py uses torchvision's weights instead.
+# Offline: --cfg-options model.backbone.init_cfg.checkpoint=/path/to/x.pth
+checkpoint = 'https://download.openmmlab.com/mmclassification/v0/densenet/densenet169_4xb256_in1k_20220426-a2889902.pth'  # noqa: E501
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='DenseNet',
+        arch='169',
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint, prefix='backbone')),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='TwoWayLinearClsHead',
+        num_classes=80,
+        in_channels=1664,
+        loss=dict(type='TwoWayLoss', tp=4.0, tn=1.0, bucket_size=128)),
+)

@@ -1,0 +1,24 @@
+# ResNeXt-50 (32x4d) initialised from mmpretrain's ImageNet checkpoint
+# (77.90 top-1), global average pooling, and the two-way head (Tp = 4,
+# Tn = 1, buckets of M = 128). rx50_tv.py uses torchvision's weights instead.
+# Offline: --cfg-options model.backbone.init_cfg.checkpoint=/path/to/x.pth
+checkpoint = 'https://download.openmmlab.com/mmclassification/v0/resnext/resnext50_32x4d_b32x8_imagenet_20210429-56066e27.pth'  # noqa: E501
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='ResNeXt',
+        depth=50,
+        groups=32,
+        width_per_group=4,
+        num_stages=4,
+        out_indices=(3, ),
+        style='pytorch',
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint, prefix='backbone')),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='TwoWayLinearClsHead',
+        num_classes=80,
+        in_channels=2048,
+        loss=dict(type='TwoWayLoss', tp=4.0, tn=1.0, bucket_size=128)),
+)
