@@ -5,9 +5,11 @@ random non-overlapping places on a blank canvas; its labels are the set of
 classes it shows. Written as a COCO instances file plus an image folder, such
 a dataset is read by :class:`~mmtwoway.datasets.CocoMultiLabel` exactly like
 MS-COCO, so the whole training pipeline can run end to end in minutes on a
-CPU. ``tools/misc/make_demo_data.py`` builds one from scikit-learn's digits;
-other sources only need a ``(N, h, w)`` or ``(N, h, w, 3)`` uint8 array and
-their labels.
+CPU. :func:`write_mosaic_dataset` writes a train and a val split from an
+:class:`ItemPool`; ``tools/misc/make_mosaic_data.py`` does so from
+scikit-learn's digits or Fashion-MNIST (``tools/misc/make_demo_data.py`` is
+its digits shortcut); other sources only need a ``(N, h, w)`` or
+``(N, h, w, 3)`` uint8 array and their labels.
 
 Everything here takes a ``numpy.random.Generator``, so a seed reproduces the
 files byte for byte.
@@ -15,7 +17,7 @@ files byte for byte.
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -376,3 +378,155 @@ def build_mosaic_split(pool: np.ndarray,
             record['sources'].append(src)
         records.append(record)
     return records
+
+
+class ItemPool(NamedTuple):
+    """Labelled items to draw mosaics from, split into train and held-out.
+
+    Train mosaics are drawn from ``train_*`` only and val mosaics from
+    ``held_out_*`` only, so no item is scored that training has seen.
+
+    Attributes:
+        name (str): Short description written into the COCO files.
+        classes (tuple[str]): Class names; class index = position.
+        category_ids (tuple[int]): COCO category id of each class, ascending
+            so that sorting by id keeps the class order.
+        supercategory (str): COCO supercategory of every class.
+        train_images (np.ndarray): (N, h, w) or (N, h, w, 3) uint8 items.
+        train_labels (np.ndarray): (N,) class indices.
+        held_out_images (np.ndarray): Items of the val mosaics.
+        held_out_labels (np.ndarray): Their class indices.
+    """
+    name: str
+    classes: Tuple[str, ...]
+    category_ids: Tuple[int, ...]
+    supercategory: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    held_out_images: np.ndarray
+    held_out_labels: np.ndarray
+
+
+DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
+               'eight', 'nine')
+# Ascending, with gaps (like COCO's 1..90 for 80 classes): sorted by id the
+# categories are still zero..nine, and the id -> index mapping is exercised.
+DIGIT_CATEGORY_IDS = (1, 2, 3, 5, 8, 13, 21, 34, 55, 89)
+# scikit-learn's digits have no official test split: this fraction of each
+# digit's scans is held out, with a fixed seed, so that held-out mosaics
+# never share a scan with train ones whatever seed draws the mosaics.
+DIGIT_HELD_OUT_FRACTION = 1 / 3
+DIGIT_SPLIT_SEED = 20230618
+
+
+def load_digit_pool() -> Tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as uint8 images (1797 real 8x8 scans).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: (1797, 8, 8) uint8 images (white
+        digit on black, 0..255) and their (1797,) labels 0..9.
+    """
+    from sklearn.datasets import load_digits  # bundled: no download
+    digits = load_digits()
+    # The scans hold ink counts 0..16.
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
+    return images, digits.target.astype(np.int64)
+
+
+def digit_split(labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The fixed, stratified train / held-out split of the digit scans.
+
+    Args:
+        labels (np.ndarray): The labels returned by :func:`load_digit_pool`.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Sorted train and held-out indices.
+    """
+    return split_pool(labels, DIGIT_HELD_OUT_FRACTION, DIGIT_SPLIT_SEED)
+
+
+def digits_item_pool() -> ItemPool:
+    """scikit-learn's digits with the fixed split of :func:`digit_split`."""
+    images, labels = load_digit_pool()
+    train, held_out = digit_split(labels)
+    return ItemPool('digit', DIGIT_NAMES, DIGIT_CATEGORY_IDS, 'digit',
+                    images[train], labels[train], images[held_out],
+                    labels[held_out])
+
+
+def write_mosaic_dataset(out_dir: str,
+                         pool: ItemPool,
+                         num_train: int,
+                         num_val: int,
+                         seed: int = 0,
+                         canvas_size: int = 32,
+                         max_items: int = 3,
+                         item_size: Tuple[int, int] = (12, 16),
+                         imbalance: float = 10.0) -> Dict:
+    """Write a train and a val mosaic split in the COCO layout.
+
+    Output, read by ``CocoMultiLabel`` like COCO 2014::
+
+        out_dir/annotations/instances_train.json   (data_prefix 'train')
+        out_dir/annotations/instances_val.json     (data_prefix 'val')
+        out_dir/train/train_000001.png ...
+        out_dir/val/val_000001.png ...
+
+    Class frequencies follow :func:`geometric_class_probs` (class 0 the
+    most frequent, the last ``imbalance`` times rarer). Each split has its
+    own random stream spawned from ``seed``, so ``num_train`` does not
+    change the val split; the same arguments give byte-identical files.
+
+    Args:
+        out_dir (str): Output folder.
+        pool (ItemPool): The items; train mosaics use its train part, val
+            mosaics its held-out part.
+        num_train (int): Number of train mosaics.
+        num_val (int): Number of val mosaics.
+        seed (int): Random seed. Defaults to 0.
+        canvas_size (int): Canvas side in pixels. Defaults to 32.
+        max_items (int): Most items per canvas. Defaults to 3.
+        item_size (tuple[int, int]): Inclusive range of item sides.
+            Defaults to (12, 16).
+        imbalance (float): Frequency ratio of the most to the least common
+            class. Defaults to 10.
+
+    Returns:
+        dict: ``out_dir``, and per split (``'train'``, ``'val'``) the number
+        of ``images`` and the mean ``labels_per_image`` (distinct classes).
+    """
+    probs = geometric_class_probs(len(pool.classes), imbalance)
+    categories = [
+        dict(id=cid, name=name, supercategory=pool.supercategory)
+        for cid, name in zip(pool.category_ids, pool.classes)
+    ]
+    train_rng, val_rng = (np.random.default_rng(s)
+                          for s in np.random.SeedSequence(seed).spawn(2))
+    summary: Dict = dict(out_dir=out_dir)
+    for split, images, labels, count, rng in (
+            ('train', pool.train_images, pool.train_labels, num_train,
+             train_rng),
+            ('val', pool.held_out_images, pool.held_out_labels, num_val,
+             val_rng)):
+        writer = CocoWriter(categories)
+        records = build_mosaic_split(
+            images,
+            labels,
+            writer,
+            pool.category_ids,
+            image_dir=osp.join(out_dir, split),
+            num_images=count,
+            rng=rng,
+            canvas_size=canvas_size,
+            max_items=max_items,
+            item_size=tuple(item_size),
+            class_probs=probs,
+            file_prefix=f'{split}_')
+        writer.dump(
+            osp.join(out_dir, 'annotations', f'instances_{split}.json'),
+            description=f'mmtwoway {pool.name} mosaics, {split} split, '
+            f'seed {seed}')
+        per_image = [len(set(r['labels'])) for r in records]
+        summary[split] = dict(
+            images=len(records), labels_per_image=float(np.mean(per_image)))
+    return summary
