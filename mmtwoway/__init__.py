@@ -9,5 +9,5 @@ from .utils.compat import apply_stack_fixes
 
 apply_stack_fixes()
 
-from . import datasets, evaluation, models  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402,F401
