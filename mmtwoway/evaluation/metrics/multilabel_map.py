@@ -1,0 +1,210 @@
+"""``MultiLabelMAP``: the paper's mAP@class and mAP@sample, as a metric.
+
+A thin stateful wrapper around :func:`mmtwoway.evaluation.mean_ap`: it keeps
+one score vector and one target vector (1 positive, 0 negative, -1 ignored)
+per sample and computes both mAPs once the whole set is gathered.
+
+Every sample is counted exactly once in distributed evaluation. mmengine's
+``BaseMetric.evaluate(size)`` gathers the ranks' results in the sampler's
+order and cuts them to ``size``, which drops the copies that
+``DefaultSampler`` pads the last ranks with. When the samples carry a
+``sample_idx`` (mmengine datasets put it in every data sample), results are
+additionally de-duplicated by it, keeping the first, so a sampler that pads
+elsewhere than at the end, or a loop that repeats a batch, cannot count a
+sample twice.
+"""
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.structures import BaseDataElement
+from mmpretrain.registry import METRICS
+from mmpretrain.structures import format_label, label_to_onehot
+
+from ..functional.average_precision import mean_ap, way_to_dim
+
+# What a class listed in ``gt_label_difficult`` (and not a plain positive)
+# becomes in the target vector.
+_DIFFICULT_TARGETS = {'ignore': -1, 'negative': 0, 'positive': 1}
+
+
+def sample_target(sample: Dict[str, Any], num_classes: int,
+                  difficult_as: str = 'ignore') -> torch.Tensor:
+    """The int8 target vector (1 / 0 / -1) of one data sample.
+
+    ``gt_score`` if the sample has one (its sign), else the multi-hot
+    vector of ``gt_label``; a class of ``gt_label_difficult`` that is not
+    positive becomes ``difficult_as``. Shared by the metrics and tools that
+    compare predictions with the ground truth.
+
+    Args:
+        sample: A data sample as a dict.
+        num_classes: C, the length of the sample's ``pred_score``.
+        difficult_as: ``'ignore'``, ``'negative'`` or ``'positive'``.
+
+    Returns:
+        torch.Tensor: (C,) int8.
+
+    Raises:
+        ValueError: Without ``gt_score`` / ``gt_label``, or if the target
+            does not have C classes.
+    """
+    if sample.get('gt_score') is not None:
+        target = torch.as_tensor(sample['gt_score']).detach().cpu()
+        target = target.sign().to(torch.int8)
+    elif sample.get('gt_label') is not None:
+        target = label_to_onehot(sample['gt_label'],
+                                 num_classes).to(torch.int8)
+    else:
+        raise ValueError('a multi-label metric needs a gt_score or a '
+                         'gt_label in every data sample, got keys '
+                         f'{sorted(sample)}')
+    if target.shape != (num_classes, ):
+        raise ValueError(f'the target of a sample has shape '
+                         f'{tuple(target.shape)}, but its pred_score has '
+                         f'{num_classes} classes')
+    difficult = sample.get('gt_label_difficult')
+    if difficult is not None:
+        difficult = format_label(difficult)
+        # As in mmpretrain's VOCMultiLabelMetric: a class that also has
+        # a non-difficult object stays positive.
+        difficult = difficult[target[difficult] <= 0]
+        target[difficult] = _DIFFICULT_TARGETS[difficult_as]
+    return target
+
+
+def unique_results(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """``results`` without the repeats of a ``sample_idx`` (first kept).
+
+    Results without a ``sample_idx`` are all kept.
+
+    Args:
+        results: Per-sample results gathered from every rank.
+
+    Returns:
+        list: The results, each sample once, in their order.
+    """
+    seen = set()
+    unique = []
+    for result in results:
+        idx = result.get('sample_idx')
+        if idx is not None:
+            if idx in seen:
+                continue
+            seen.add(idx)
+        unique.append(result)
+    return unique
+
+
+@METRICS.register_module()
+class MultiLabelMAP(BaseMetric):
+    """mAP@class (eq. 23) and mAP@sample (eq. 24) of Kobayashi, CVPR 2023.
+
+    Each mAP is the mean, in percent, of the non-interpolated APs of the
+    classes (or samples) that have at least one positive; see
+    :func:`mmtwoway.evaluation.mean_ap`. With the default prefix the keys
+    are ``'multi-label/mAP@class'`` and ``'multi-label/mAP@sample'``.
+
+    Targets per sample: ``gt_score`` if the data sample has one (1 positive,
+    0 negative, -1 ignored: the project's ignored-label convention; in
+    general its sign is used), else the multi-hot vector of ``gt_label``
+    (every other class negative). A class listed in ``gt_label_difficult``
+    (mmpretrain's VOC dataset puts the classes that only have difficult
+    objects there) that is not positive becomes ``difficult_as``.
+
+    Args:
+        ways: Which mAPs to report, among ``'class'`` and ``'sample'``.
+        difficult_as: ``'ignore'`` (default, excluded from the ranking),
+            ``'negative'`` or ``'positive'``.
+        collect_device: Device used to gather the results across ranks,
+            ``'cpu'`` or ``'gpu'``.
+        prefix: Prefix of the metric names; ``None`` uses
+            ``default_prefix`` (``'multi-label'``, as mmpretrain's
+            multi-label metrics).
+        collect_dir: Folder used to gather the results when
+            ``collect_device='cpu'``; ``None`` makes a temporary one.
+
+    Examples:
+        >>> import torch
+        >>> from mmpretrain.structures import DataSample
+        >>> metric = MultiLabelMAP()
+        >>> samples = [
+        ...     DataSample().set_pred_score(torch.tensor([.9, .1, .5]))
+        ...     .set_gt_label([0]),
+        ...     DataSample().set_pred_score(torch.tensor([.2, .8, .4]))
+        ...     .set_gt_label([1, 2])]
+        >>> metric.process(None, [s.to_dict() for s in samples])
+        >>> {k: round(v, 2) for k, v in metric.evaluate(2).items()}
+        {'multi-label/mAP@class': 83.33, 'multi-label/mAP@sample': 100.0}
+    """
+
+    default_prefix: Optional[str] = 'multi-label'
+
+    def __init__(self,
+                 ways: Sequence[str] = ('class', 'sample'),
+                 difficult_as: str = 'ignore',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        ways = (ways, ) if isinstance(ways, str) else tuple(ways)
+        if not ways or len(set(ways)) != len(ways):
+            raise ValueError('ways must name each mAP at most once and at '
+                             f'least one of them, got {ways!r}')
+        for way in ways:
+            way_to_dim(way)  # fail at construction, not after a whole epoch
+        if difficult_as not in _DIFFICULT_TARGETS:
+            raise ValueError(f'difficult_as must be one of '
+                             f'{tuple(_DIFFICULT_TARGETS)}, got '
+                             f'{difficult_as!r}')
+        self.ways = ways
+        self.difficult_as = difficult_as
+
+    def _target(self, sample: Dict[str, Any],
+                num_classes: int) -> torch.Tensor:
+        """The int8 target vector (1 / 0 / -1) of one data sample."""
+        return sample_target(sample, num_classes, self.difficult_as)
+
+    def process(self, data_batch: Any,
+                data_samples: Sequence[Dict[str, Any]]) -> None:
+        """Store the scores, the target and the index of every sample.
+
+        Args:
+            data_batch: The batch from the dataloader (unused).
+            data_samples: The model's outputs, as dicts (what mmengine's
+                ``Evaluator`` passes) or as data samples. ``pred_score``
+                may be any monotone score (probabilities, logits).
+        """
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            # A CPU copy: no reference to the batch, no GPU memory held
+            # over the whole evaluation.
+            score = sample['pred_score'].detach().to('cpu', copy=True)
+            result = dict(
+                pred_score=score, target=self._target(sample, score.numel()))
+            if sample.get('sample_idx') is not None:
+                result['sample_idx'] = int(sample['sample_idx'])
+            self.results.append(result)
+
+    def compute_metrics(self,
+                        results: List[Dict[str, Any]]) -> Dict[str, float]:
+        """Both mAPs, in percent, over the gathered results.
+
+        Args:
+            results: The results of :meth:`process` from every rank.
+
+        Returns:
+            dict: ``{'mAP@class': float, 'mAP@sample': float}`` (the
+            requested ``ways``), without the prefix that ``evaluate`` adds.
+        """
+        unique = unique_results(results)
+        scores = torch.stack([r['pred_score'] for r in unique])
+        targets = torch.stack([r['target'] for r in unique])
+        return {
+            f'mAP@{way}': float(mean_ap(scores, targets, way))
+            for way in self.ways
+        }
