@@ -1,3 +1,12 @@
+from . import transforms  # noqa: F401  (registers the transforms)
 from .coco import CocoMultiLabel
+from .instance import InstanceDataset
+from .vaw import VAW
+from .vispr import VISPR
+from .voc import VOCMultiLabel
+from .wider import WIDERAttribute
 
-__all__ = ['CocoMultiLabel']
+__all__ = [
+    'CocoMultiLabel', 'InstanceDataset', 'VAW', 'VISPR', 'VOCMultiLabel',
+    'WIDERAttribute'
+]

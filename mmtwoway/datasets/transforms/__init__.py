@@ -1,0 +1,3 @@
+from .crop_instance import CropInstance
+
+__all__ = ['CropInstance']
