@@ -40,7 +40,8 @@ def _loss_line(run: Run) -> str:
     one_line = f'model = dict(head=dict(loss={_literal(loss)}))\n'
     if len(one_line) <= 80:
         return one_line
-    args = ',\n'.join(f'            {k}={_literal(v)}' for k, v in loss.items())
+    indent = ' ' * 12
+    args = ',\n'.join(f'{indent}{k}={_literal(v)}' for k, v in loss.items())
     return f'model = dict(\n    head=dict(\n        loss=dict(\n{args})))\n'
 
 
@@ -49,7 +50,7 @@ def render_cell(run: Run) -> str:
     loss, dataset, backbone = run.cell
     name, classes = DATASETS[dataset]
     return (
-        f'# Table 7: {LOSSES[loss]} on {name}, {BACKBONES[backbone]}.\n'
+        f'# Table 7, {name}, {BACKBONES[backbone]}: {LOSSES[loss]}.\n'
         f'{_paper_note(run)}'
         f'{GENERATED_NOTE}'
         f'#   tools/dist_train.sh {run.config} 4\n'

@@ -37,7 +37,7 @@ BACKBONES = OrderedDict([
 #: Loss key (= ``configs/_base_/losses/<key>.py``) -> name in Table 7.
 LOSSES = OrderedDict([
     ('softmax', 'Softmax (eq. 18)'),
-    ('bce', 'BCE, class-frequency weights [25]'),
+    ('bce', 'class-frequency BCE [25]'),
     ('focal', 'Focal [18]'),
     ('asl', 'ASL [2]'),
     ('twoway', 'Two-way (ours)'),
@@ -214,8 +214,8 @@ def table1() -> Table:
                           if changed else None))
     return Table('table1', 'Table 1: temperatures (Tp = 0 is the hard '
                  'minimum, "Tp -> 0")', 'Tp \\ Tn',
-                 tuple(fmt(t) for t in _T1_CLASS), tuple(fmt(t) for t in T1_TN),
-                 tuple(runs))
+                 tuple(fmt(t) for t in _T1_CLASS),
+                 tuple(fmt(t) for t in T1_TN), tuple(runs))
 
 
 def table2() -> Table:
