@@ -22,10 +22,13 @@ import json
 import logging
 import os
 import os.path as osp
+import sys
 import tempfile
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import (Any, Callable, Iterable, Iterator, List, Optional,
+                    Sequence, Union)
 
 from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
 
 # Bump when the layout of what a dataset stores changes: old entries are
 # then rebuilt instead of misread.
@@ -186,3 +189,17 @@ def _as_json(payload: Any) -> Any:
     same objects, or a bug could show up only on one of them.
     """
     return json.loads(json.dumps(payload))
+
+
+def track(items: Iterable, total: int) -> Iterator:
+    """Yield ``items`` while drawing mmengine's progress bar on stdout.
+
+    Used for the slow first run that builds a cache. The bar is drawn on
+    the ``sys.stdout`` of the moment (mmengine's default is the one at
+    import time), and the cursor is moved past it at the end.
+    """
+    bar = ProgressBar(total, file=sys.stdout)
+    for item in items:
+        yield item
+        bar.update()
+    sys.stdout.write('\n')

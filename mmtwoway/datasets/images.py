@@ -19,10 +19,9 @@ import os.path as osp
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar
 from PIL import Image, UnidentifiedImageError
 
-from .cache import CACHE_VERSION, read_json_cache, write_json_atomic
+from .cache import CACHE_VERSION, read_json_cache, track, write_json_atomic
 from .skipped import SkippedRecords, listing
 
 MISSING_POLICIES = ('error', 'skip')
@@ -156,16 +155,13 @@ def image_sizes(paths: Sequence[str], cache_dir: Optional[str],
         return sizes
     print_log(
         f'{name}: reading the size of {len(todo)} image(s) from their '
-        'headers' + (f' (cached in "{cache_path}" for later runs)'
-                     if cache_path else ''),
+        'headers' +
+        (f' (cached in "{cache_path}" for later runs)' if cache_path else ''),
         logger='current')
-    bar = ProgressBar(len(todo))
     new = {}
-    for path, stamp in todo:
+    for path, stamp in track(todo, len(todo)):
         sizes[path] = read_image_size(path)
         new[osp.abspath(path)] = stamp + list(sizes[path])
-        bar.update()
-    print()  # ProgressBar leaves the cursor on its line
     if cache_path:
         # Re-read before writing: another dataset (or rank) may have added
         # entries since; keep theirs and ours.

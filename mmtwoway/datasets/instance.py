@@ -65,8 +65,7 @@ class InstanceDataset(PartialLabelMixin, MultiLabelDataset):
         self.min_box_size = float(min_box_size)
         data_root = kwargs.get('data_root', '')
         self.ann_files = join_files(data_root, ann_file, name)
-        self.cache_dir = resolve_cache_dir(cache, data_root,
-                                           self.ann_files[0])
+        self.cache_dir = resolve_cache_dir(cache, data_root, self.ann_files[0])
         self.skipped = SkippedRecords(name)
         # mmengine joins a single str ann_file to data_root; ours may be a
         # list, so the files are joined above and BaseDataset gets none.

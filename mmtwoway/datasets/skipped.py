@@ -65,7 +65,10 @@ class SkippedRecords:
                 logger='current',
                 level=logging.WARNING)
 
-    def finish(self, kept: list, total: int, source: str,
+    def finish(self,
+               kept: list,
+               total: int,
+               source: str,
                unit: str = 'samples') -> list:
         """Log the skips and refuse an empty dataset.
 

@@ -10,12 +10,11 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar
 from mmpretrain.registry import DATASETS
 
 from .annotations import (check_classes, join_files, load_json, parse_box,
                           record_id)
-from .cache import cached_index
+from .cache import cached_index, track
 from .instance import InstanceDataset
 from .transforms.crop_instance import xywh_to_xyxy
 
@@ -101,17 +100,17 @@ class VAW(InstanceDataset):
 
     def __init__(self,
                  data_root: str = '',
-                 ann_file: Union[str, Sequence[str]] = (
-                     'data/train_part1.json', 'data/train_part2.json',
-                     'data/val.json'),
+                 ann_file: Union[str,
+                                 Sequence[str]] = ('data/train_part1.json',
+                                                   'data/train_part2.json',
+                                                   'data/val.json'),
                  attribute_file: str = 'data/attribute_index.json',
                  img_dirs: Sequence[str] = ('VG_100K', 'VG_100K_2'),
                  missing_images: str = 'error',
                  min_box_size: float = 1.0,
                  cache: Union[bool, str] = True,
                  **kwargs) -> None:
-        self.attribute_file = join_files(data_root, attribute_file,
-                                         'VAW')[0]
+        self.attribute_file = join_files(data_root, attribute_file, 'VAW')[0]
         self.img_dirs = join_files(data_root, img_dirs, 'VAW')
         super().__init__(
             ann_file=ann_file,
@@ -154,13 +153,10 @@ class VAW(InstanceDataset):
             if not isinstance(instances, list):
                 raise ValueError(f'VAW: "{path}" must be a JSON list of '
                                  'instances.')
-            records = []
-            bar = ProgressBar(len(instances))
-            for i, inst in enumerate(instances):
-                records.append(_parse_instance(path, i, inst, table))
-                bar.update()
-            print()  # ProgressBar leaves the cursor on its line
-            files.append(records)
+            files.append([
+                _parse_instance(path, i, inst, table)
+                for i, inst in track(enumerate(instances), len(instances))
+            ])
         return dict(names=list(table), files=files)
 
     def load_data_list(self) -> List[dict]:
@@ -183,9 +179,9 @@ class VAW(InstanceDataset):
         data_list = []
         for path, records in zip(self.ann_files, index['files']):
             for i, rec in enumerate(records):
-                pos, neg = (_classes(rec[key], to_class, index['names'],
-                                     path, i, rec, self.attribute_file)
-                            for key in (_POS, _NEG))
+                pos, neg = (
+                    _classes(rec[key], to_class, index['names'], path, i, rec,
+                             self.attribute_file) for key in (_POS, _NEG))
                 both = pos & neg
                 if both:
                     labels = sorted(names[c] for c in both)
@@ -215,8 +211,8 @@ class VAW(InstanceDataset):
             if image_id not in found:
                 name = f'{image_id}.jpg'
                 paths = [osp.join(d, name) for d in self.img_dirs]
-                found[image_id] = next(
-                    (p for p in paths if osp.isfile(p)), paths[0])
+                found[image_id] = next((p for p in paths if osp.isfile(p)),
+                                       paths[0])
             return found[image_id]
 
         return locate

@@ -11,13 +11,12 @@ import os.path as osp
 from typing import List, Sequence, Union
 
 from mmengine.fileio import join_path
-from mmengine.utils import ProgressBar
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
 from .annotations import (check_classes, check_files_exist, join_files,
                           load_json, record_id)
-from .cache import cached_index, resolve_cache_dir
+from .cache import cached_index, resolve_cache_dir, track
 from .images import check_missing_policy, drop_missing_images
 from .skipped import SkippedRecords, listing
 
@@ -95,8 +94,7 @@ class VISPR(MultiLabelDataset):
         self.ann_files = join_files(data_root, ann_file, 'VISPR')
         self.attributes_file = join_files(data_root, attributes_file,
                                           'VISPR')[0]
-        self.cache_dir = resolve_cache_dir(cache, data_root,
-                                           self.ann_files[0])
+        self.cache_dir = resolve_cache_dir(cache, data_root, self.ann_files[0])
         self.skipped = SkippedRecords('VISPR')
         super().__init__(
             ann_file='',
@@ -110,8 +108,9 @@ class VISPR(MultiLabelDataset):
         check_files_exist([path], 'VISPR', _LAYOUT)
         with open(path, encoding='utf-8', newline='') as f:
             reader = csv.DictReader(f, delimiter='\t')
-            absent = [c for c in _TSV_COLUMNS
-                      if c not in (reader.fieldnames or [])]
+            absent = [
+                c for c in _TSV_COLUMNS if c not in (reader.fieldnames or [])
+            ]
             if absent:
                 raise ValueError(
                     f'VISPR: "{path}" has no column(s) {absent} in its '
@@ -162,13 +161,7 @@ class VISPR(MultiLabelDataset):
         Returns:
             list: ``[id, image_path, labels]`` per file, in order.
         """
-        records = []
-        bar = ProgressBar(len(files))
-        for path in files:
-            records.append(_parse_annotation(path))
-            bar.update()
-        print()  # ProgressBar leaves the cursor on its line
-        return records
+        return [_parse_annotation(path) for path in track(files, len(files))]
 
     def load_data_list(self) -> List[dict]:
         """Read the split lists, the annotations and the classes.
@@ -198,7 +191,8 @@ class VISPR(MultiLabelDataset):
             data_list.append(
                 dict(
                     img_path=join_path(self.img_prefix, image_path),
-                    gt_label=sorted({class_of[a] for a in labels}),
+                    gt_label=sorted({class_of[a]
+                                     for a in labels}),
                     img_id=img_id,
                     ann_path=path))
         total = len(data_list)
@@ -234,4 +228,3 @@ def _parse_annotation(path: str) -> list:
     img_id = record_id(img_id, 'id', lambda: f'VISPR: "{path}"') \
         if img_id is not None else osp.splitext(osp.basename(path))[0]
     return [img_id, image_path, labels]
-

@@ -90,8 +90,7 @@ class VOCMultiLabel(PartialLabelMixin, VOC):
         self.skipped = SkippedRecords('VOCMultiLabel')
         super().__init__(data_root=data_root, split=split, **kwargs)
 
-    def _get_labels_from_xml(self, img_id: str) -> Tuple[List[int],
-                                                         List[int]]:
+    def _get_labels_from_xml(self, img_id: str) -> Tuple[List[int], List[int]]:
         """Sorted classes of the non-difficult and the difficult objects.
 
         Args:
@@ -144,8 +143,8 @@ class VOCMultiLabel(PartialLabelMixin, VOC):
             for info in data_list:
                 # A class with a non-difficult object stays positive.
                 info['ignored_label'] = sorted(
-                    set(info['gt_label_difficult'] or ()) -
-                    set(info['gt_label'] or ()))
+                    set(info['gt_label_difficult'] or ())
+                    - set(info['gt_label'] or ()))
         total = len(data_list)
         data_list = drop_missing_images(
             'VOCMultiLabel', data_list, self.missing_images,

@@ -92,8 +92,8 @@ class WIDERAttribute(InstanceDataset):
 
     def __init__(self,
                  data_root: str = '',
-                 ann_file: Union[str,
-                                 Sequence[str]] = 'wider_attribute_trainval.json',
+                 ann_file: Union[
+                     str, Sequence[str]] = 'wider_attribute_trainval.json',
                  split: Optional[str] = None,
                  data_prefix: Union[str, dict] = dict(img_path='Image'),
                  missing_images: str = 'error',
@@ -188,10 +188,12 @@ class WIDERAttribute(InstanceDataset):
                     img_path=join_path(self.img_prefix, file_name),
                     instance_bbox=xywh_to_xyxy(
                         parse_box(target['bbox'], where)),
-                    gt_label=[i for i, v in enumerate(values)
-                              if v == _POSITIVE],
-                    neg_label=[i for i, v in enumerate(values)
-                               if v == _NEGATIVE],
+                    gt_label=[
+                        i for i, v in enumerate(values) if v == _POSITIVE
+                    ],
+                    neg_label=[
+                        i for i, v in enumerate(values) if v == _NEGATIVE
+                    ],
                     img_id=file_name,
                     box_index=k,
                     ann_file=path))

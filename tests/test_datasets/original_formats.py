@@ -16,8 +16,8 @@ from PIL import Image
 
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
-               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
-               'train', 'tvmonitor')
+               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train',
+               'tvmonitor')
 
 
 def write_jpeg(path, width: int, height: int, seed: int = 0) -> None:
@@ -52,8 +52,10 @@ VOC12_OBJECTS = {
     '2008_000015': [('bottle', 0), ('bottle', 1)],
     '2008_000019': [('dog', 0)],
 }
-VOC12_SPLITS = {'train': ['2008_000008', '2008_000015'],
-                'val': ['2008_000019']}
+VOC12_SPLITS = {
+    'train': ['2008_000008', '2008_000015'],
+    'val': ['2008_000019']
+}
 
 
 def voc_expected(objects: Dict[str, list]) -> Dict[str, tuple]:
@@ -140,11 +142,12 @@ VISPR_CLASSES = ('a0_safe', 'a1_age_approx', 'a4_gender',
                  'a104_license_plate_partial')
 # split -> list of (image id, labels); expected classes below.
 VISPR_IMAGES = {
-    'train2017': [('2017_10001018', ['a4_gender', 'a9_face_complete',
-                                     'a1_age_approx']),
-                  ('2017_10002345', ['a0_safe'])],
-    'val2017': [('2017_20000017', ['a104_license_plate_partial',
-                                   'a99_legal_involvement', 'a4_gender'])],
+    'train2017':
+    [('2017_10001018', ['a4_gender', 'a9_face_complete', 'a1_age_approx']),
+     ('2017_10002345', ['a0_safe'])],
+    'val2017':
+    [('2017_20000017',
+      ['a104_license_plate_partial', 'a99_legal_involvement', 'a4_gender'])],
     'test2017': [('2017_30000001', ['a9_face_complete']),
                  ('2017_30000002', ['a0_safe'])],
 }
@@ -170,9 +173,10 @@ def write_vispr(root, skip_images: Sequence[str] = ()):
             lines.append(rel + '\n')
             write_json(
                 osp.join(root, rel),
-                dict(id=img_id,
-                     image_path=f'images/{split}/{img_id}.jpg',
-                     labels=labels))
+                dict(
+                    id=img_id,
+                    image_path=f'images/{split}/{img_id}.jpg',
+                    labels=labels))
             if img_id not in skip_images:
                 write_jpeg(
                     osp.join(root, 'images', split, f'{img_id}.jpg'), 20, 16,
@@ -184,7 +188,11 @@ def write_vispr(root, skip_images: Sequence[str] = ()):
 
 # --------------------------------------------------------------------- VAW
 VAW_ATTRIBUTES = {
-    'white': 0, 'light colored': 1, 'wooden': 2, 'red': 3, 'tiled': 4,
+    'white': 0,
+    'light colored': 1,
+    'wooden': 2,
+    'red': 3,
+    'tiled': 4,
     'gray': 5
 }
 VAW_IMAGE_SIZES = {  # image id -> (width, height, folder)
@@ -213,15 +221,18 @@ VAW_FILES = {
         vaw_instance(2373241, 2373241004, [2.5, 3.0, 20.0, 10.5],
                      ['tiled', 'gray', 'light colored'], ['red']),
         # Partly outside the image (x < 0, y + h > height): clipped.
-        vaw_instance(2373241, 2373241005, [-4.0, 20.0, 14.0, 15.0],
-                     ['wooden'], ['white', 'tiled'], polygon=False),
+        vaw_instance(
+            2373241,
+            2373241005, [-4.0, 20.0, 14.0, 15.0], ['wooden'],
+            ['white', 'tiled'],
+            polygon=False),
     ],
     'train_part2.json': [
         vaw_instance('2415095', '2415095001', [10.0, 5.0, 8.25, 12.0],
                      ['white'], []),
         # Wholly outside its 36x28 image: skipped by the box rule.
-        vaw_instance('2415095', '2415095002', [40.0, 2.0, 5.0, 5.0],
-                     ['red'], ['white']),
+        vaw_instance('2415095', '2415095002', [40.0, 2.0, 5.0, 5.0], ['red'],
+                     ['white']),
     ],
     'val.json': [
         # 'red' both positive and negative: made ignored.
@@ -231,8 +242,8 @@ VAW_FILES = {
         vaw_instance(107899, 107899011, [5.0, 5.0, 0.0, 9.0], ['gray'], []),
     ],
     'test.json': [
-        vaw_instance('2350190', '2350190001', [4.0, 4.0, 16.0, 16.0],
-                     ['red'], ['gray', 'white']),
+        vaw_instance('2350190', '2350190001', [4.0, 4.0, 16.0, 16.0], ['red'],
+                     ['gray', 'white']),
         vaw_instance(2350190, 2350190002, [20.5, 25.5, 30.0, 30.0], [],
                      ['tiled']),
     ],
@@ -254,8 +265,7 @@ VAW_SKIPPED_BOXES = ['2415095002', '107899011']
 def write_vaw(root, skip_images: Sequence[str] = (), files=None):
     """A VAW checkout (``data/``) plus VG image folders under ``root``."""
     root = str(root)
-    write_json(osp.join(root, 'data', 'attribute_index.json'),
-               VAW_ATTRIBUTES)
+    write_json(osp.join(root, 'data', 'attribute_index.json'), VAW_ATTRIBUTES)
     for name, instances in (files or VAW_FILES).items():
         write_json(osp.join(root, 'data', name), instances)
     for k, (img_id, (w, h, folder)) in enumerate(VAW_IMAGE_SIZES.items()):
@@ -300,8 +310,8 @@ WIDER_TARGETS = {
         ([10, 10, 20, 25], [12, 13], [4, 6, 8], True),
     ],
     'val/0--Parade/0_Parade_Parade_0_102.jpg': [
-        ([30, 5, 20, 20], [3], [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
-         True),
+        ([30, 5, 20, 20], [3], [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                13], True),
     ],
     'test/1--Handshaking/1_Handshaking_Handshaking_1_94.jpg': [
         ([1, 1, 10, 20], [0, 6], [10], True),
@@ -315,18 +325,24 @@ def wider_json(names: Sequence[str]) -> dict:
     for k, name in enumerate(names):
         scene = int(name.split('/')[1].split('--')[0])
         images.append(
-            dict(file_name=name,
-                 scene_id=scene,
-                 targets=[
-                     dict(attribute=_attrs(pos, neg), bbox=bbox)
-                     for bbox, pos, neg, _ in WIDER_TARGETS[name]
-                 ]))
+            dict(
+                file_name=name,
+                scene_id=scene,
+                targets=[
+                    dict(attribute=_attrs(pos, neg), bbox=bbox)
+                    for bbox, pos, neg, _ in WIDER_TARGETS[name]
+                ]))
     return dict(
         images=images,
-        attribute_id_map={str(i): n
-                          for i, n in enumerate(WIDER_CLASSES)},
-        scene_id_map={'0': 'Parade', '1': 'Handshaking',
-                      '2': 'Demonstration'})
+        attribute_id_map={
+            str(i): n
+            for i, n in enumerate(WIDER_CLASSES)
+        },
+        scene_id_map={
+            '0': 'Parade',
+            '1': 'Handshaking',
+            '2': 'Demonstration'
+        })
 
 
 def wider_expected(prefixes: Sequence[str]) -> List[tuple]:
@@ -346,8 +362,8 @@ def write_wider(root, skip_images: Sequence[str] = ()):
     root = str(root)
     trainval = [n for n in WIDER_TARGETS if not n.startswith('test/')]
     test = [n for n in WIDER_TARGETS if n.startswith('test/')]
-    write_json(osp.join(root, 'wider_attribute_trainval.json'),
-               wider_json(trainval))
+    write_json(
+        osp.join(root, 'wider_attribute_trainval.json'), wider_json(trainval))
     write_json(osp.join(root, 'wider_attribute_test.json'), wider_json(test))
     for k, (name, (w, h)) in enumerate(WIDER_IMAGE_SIZES.items()):
         if name not in skip_images:

@@ -1,0 +1,236 @@
+"""Statistics of a config's train and test sets (the paper's Table 6).
+
+    python tools/misc/dataset_stats.py CONFIG [--cfg-options KEY=VALUE ...]
+        [--splits train test] [--out stats.json] [--max-list 20]
+
+For each split it builds the dataset of ``<split>_dataloader`` (without its
+pipeline: no image is decoded) and prints
+
+* the Table 6 row: classes, samples, mean positive labels per sample;
+* per class, the positives, negatives and ignored entries as the loss
+  (train) and the metric (test) see them: train targets follow mmtwoway's
+  ignored-label convention with difficult-only VOC classes as the dataset
+  gives them; test targets are those of the config's ``MultiLabelMAP``
+  (difficult-only classes ignored by default);
+* the images that could not be found (the datasets are built with
+  ``missing_images='skip'``, or ``check_images=False`` for
+  ``CocoMultiLabel``, so that missing files are reported, not fatal) and
+  every other record the dataset skipped, with the reason.
+
+The first run on VAW, VISPR and WIDER Attribute also builds the datasets'
+caches (``<data_root>/.mmtwoway_cache/``), so running this tool once before
+a multi-GPU job spares every rank from parsing the original files.
+"""
+import argparse
+import copy
+import inspect
+import json
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import DATASETS
+
+from mmtwoway.datasets.images import find_missing
+from mmtwoway.evaluation import MultiLabelMAP
+
+# Samples handed to the metric at a time (bounds the memory of targets).
+_CHUNK = 4096
+# Reason under which mmtwoway datasets record missing images.
+_MISSING_REASON = 'skipped, image not found'
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Table 6 statistics of a config\'s datasets')
+    parser.add_argument('config', help='config file')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        default=['train', 'test'],
+        choices=['train', 'val', 'test'],
+        help='dataloaders to inspect (default: train test)')
+    parser.add_argument('--out', help='also write the statistics as JSON')
+    parser.add_argument(
+        '--max-list',
+        type=int,
+        default=20,
+        help='missing images / skipped records listed per split')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. '
+        'train_dataloader.dataset.data_root=/data/vaw')
+    return parser.parse_args(argv)
+
+
+def tolerant_dataset_cfg(dataset_cfg: dict) -> dict:
+    """The dataset config with no pipeline and missing images tolerated.
+
+    Args:
+        dataset_cfg (dict): A ``<split>_dataloader.dataset`` config.
+
+    Returns:
+        dict: A copy that builds without decoding images and without
+        failing on missing ones.
+    """
+    cfg = copy.deepcopy(dataset_cfg)
+    cfg['pipeline'] = []
+    dataset_cls = DATASETS.get(cfg['type'])
+    if dataset_cls is None:
+        raise KeyError(f'dataset type {cfg["type"]!r} is not registered; is '
+                       'mmtwoway imported by the config?')
+    params = inspect.signature(dataset_cls.__init__).parameters
+    if 'missing_images' in params:
+        cfg['missing_images'] = 'skip'
+    elif 'check_images' in params:
+        cfg['check_images'] = False
+    return cfg
+
+
+def metric_for(cfg: Config, split: str) -> MultiLabelMAP:
+    """The metric whose targets define positives / negatives / ignored.
+
+    The train split uses the loss's view (difficult-only classes are what
+    the dataset makes them: ``gt_label_difficult`` alone never reaches the
+    loss); the other splits use the config's ``MultiLabelMAP`` settings.
+    """
+    if split == 'train':
+        return MultiLabelMAP(difficult_as='negative')
+    evaluator = cfg.get(f'{split}_evaluator') or {}
+    evaluators = evaluator if isinstance(evaluator, list) else [evaluator]
+    for ev in evaluators:
+        if ev.get('type') == 'MultiLabelMAP':
+            return MultiLabelMAP(difficult_as=ev.get('difficult_as', 'ignore'))
+    return MultiLabelMAP()
+
+
+def split_stats(dataset, metric: MultiLabelMAP) -> dict:
+    """Table 6 numbers, per-class counts, missing images and skips.
+
+    Args:
+        dataset: A built dataset (no pipeline needed).
+        metric (MultiLabelMAP): Defines the target of each sample.
+
+    Returns:
+        dict: ``classes, samples, labels_per_sample, per_class`` (name ->
+        positives / negatives / ignored), ``missing_images`` and
+        ``skipped`` (reason -> records).
+    """
+    names = list(dataset.metainfo['classes'])
+    num_classes = len(names)
+    counts = {
+        key: torch.zeros(num_classes, dtype=torch.long)
+        for key in ('positives', 'negatives', 'ignored')
+    }
+    paths = []
+    for start in range(0, len(dataset), _CHUNK):
+        metric.results.clear()
+        samples = []
+        for idx in range(start, min(start + _CHUNK, len(dataset))):
+            info = dataset.get_data_info(idx)
+            paths.append(info['img_path'])
+            sample = dict(pred_score=torch.zeros(num_classes))
+            for key in ('gt_label', 'gt_score', 'gt_label_difficult'):
+                if info.get(key) is not None:
+                    sample[key] = info[key]
+            samples.append(sample)
+        metric.process(None, samples)
+        targets = torch.stack([r['target'] for r in metric.results])
+        counts['positives'] += (targets > 0).sum(0)
+        counts['negatives'] += (targets == 0).sum(0)
+        counts['ignored'] += (targets < 0).sum(0)
+    metric.results.clear()
+
+    skipped = getattr(dataset, 'skipped', None)
+    skipped = skipped.as_dict() if skipped is not None else {}
+    # Datasets without the skip policy (CocoMultiLabel) keep every sample:
+    # check their files here.
+    missing = skipped.pop(_MISSING_REASON, []) + sorted(find_missing(paths))
+    samples = len(dataset)
+    return dict(
+        classes=num_classes,
+        samples=samples,
+        labels_per_sample=(float(counts['positives'].sum())
+                           / samples if samples else 0.0),
+        per_class={
+            name: {
+                key: int(c[i])
+                for key, c in counts.items()
+            }
+            for i, name in enumerate(names)
+        },
+        missing_images=missing,
+        skipped=skipped)
+
+
+def format_report(stats: Dict[str, dict], max_list: int) -> str:
+    """The printed report of :func:`split_stats` for every split."""
+    lines = [
+        'Table 6 row:', f'{"split":<6} {"classes":>8} {"samples":>9} '
+        f'{"labels/sample":>14} {"images not found":>17}'
+    ]
+    for split, s in stats.items():
+        lines.append(f'{split:<6} {s["classes"]:>8} {s["samples"]:>9,} '
+                     f'{s["labels_per_sample"]:>14.2f} '
+                     f'{len(s["missing_images"]):>17,}')
+    splits = list(stats)
+    names = list(stats[splits[0]]['per_class'])
+    width = max(len('class'), *(len(n) for n in names))
+    header = f'{"idx":>4} {"class":<{width}}'
+    for split in splits:
+        header += f' | {split + " pos":>10} {"neg":>9} {"ignored":>9}'
+    lines += ['', 'Per class (positives / negatives / ignored):', header]
+    for i, name in enumerate(names):
+        row = f'{i:>4} {name:<{width}}'
+        for split in splits:
+            c = stats[split]['per_class'].get(name)
+            row += (f' | {c["positives"]:>10,} {c["negatives"]:>9,} '
+                    f'{c["ignored"]:>9,}' if c else ' | (not a class here)')
+        lines.append(row)
+    for split, s in stats.items():
+        lines += [
+            '', f'{split}: {len(s["missing_images"])} image(s) not '
+            'found' + (':' if s['missing_images'] else '.')
+        ]
+        lines += [f'  {p}' for p in s['missing_images'][:max_list]]
+        if len(s['missing_images']) > max_list:
+            lines.append(f'  ... ({len(s["missing_images"]) - max_list} '
+                         'more; see --out)')
+        for reason, records in s['skipped'].items():
+            lines.append(f'{split}: {len(records)} record(s) {reason}:')
+            lines += [f'  {r}' for r in records[:max_list]]
+            if len(records) > max_list:
+                lines.append(f'  ... ({len(records) - max_list} more)')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+
+    stats = {}
+    for split in args.splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or 'dataset' not in loader:
+            sys.exit(f'{args.config} has no {split}_dataloader.dataset')
+        dataset = DATASETS.build(tolerant_dataset_cfg(loader['dataset']))
+        stats[split] = split_stats(dataset, metric_for(cfg, split))
+    print(format_report(stats, args.max_list))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(stats, f, indent=1)
+        print(f'\nWrote {osp.abspath(args.out)}')
+    return stats
+
+
+if __name__ == '__main__':
+    main()
