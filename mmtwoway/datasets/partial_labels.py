@@ -104,8 +104,9 @@ class PartialLabelMixin:
         """
         info = super().get_data_info(idx)
         if 'neg_label' in info or 'ignored_label' in info:
+            # _metainfo, not metainfo: the property deep-copies it.
             info['gt_score'] = label_scores(
-                len(self.metainfo['classes']),
+                len(self._metainfo['classes']),
                 info['gt_label'],
                 negatives=info.get('neg_label'),
                 ignored=info.get('ignored_label'))
