@@ -146,7 +146,16 @@ def render_zoo(results: Dict[str, Result]) -> str:
         'the paper\'s batch of 512); `python tools/ablation.py list TABLE` '
         'prints the command of each run. See docs/protocol.md.', '',
         MISSING + ' : not run yet, or not legible in our copy of the paper. '
-        '* : latest validation of an unfinished run.', ''
+        '* : latest validation of an unfinished run.', '',
+        'Initial weights (the first lines of '
+        '`configs/_base_/models/<backbone>.py` say which file): ResNet-50, '
+        'ResNeXt-50 and DenseNet-169 start from mmpretrain\'s ImageNet '
+        'checkpoints, RegNetY-32GF from torchvision\'s IMAGENET1K_V1. The '
+        'authors started every backbone from torchvision\'s weights: for '
+        'that, inherit `<backbone>_tv.py` instead, or add '
+        '`--cfg-options model.backbone.init_cfg.checkpoint='
+        'from-torchvision://<url or file>`. Offline, point '
+        '`model.backbone.init_cfg.checkpoint` at a local file.', ''
     ]
     seven = TABLES['table7']
     for dataset, (name, classes) in DATASETS.items():

@@ -69,12 +69,13 @@ def main() -> None:
             sys.exit(1)
         print('generated configs and model zoo are up to date')
         return
-    for path, text in expected_files(args.work_root).items():
+    files = expected_files(args.work_root)
+    for path, text in files.items():
         full = osp.join(ROOT, path)
         os.makedirs(osp.dirname(full), exist_ok=True)
         with open(full, 'w', encoding='utf-8') as f:
             f.write(text)
-    print(f'wrote {len(expected_files())} files under {ROOT}')
+    print(f'wrote {len(files)} files under {ROOT}')
 
 
 if __name__ == '__main__':
