@@ -183,3 +183,22 @@ def test_every_cell_of_the_layout_has_a_run(key):
     table = TABLES[key]
     names = {table.run_at(r, c).name for r in table.rows for c in table.cols}
     assert len(names) == len(table.rows) * len(table.cols) == len(table.runs)
+
+
+def test_model_zoo_measured_columns():
+    """gen_configs --work-root fills the zoo; --check ignores those cells."""
+    from mmtwoway.experiments.results import (Result, blank_measured,
+                                              render_zoo)
+    empty = render_zoo({})
+    filled = render_zoo({
+        'bce_vaw_rx50': Result(51.0, 72.5, 40, True),
+        'table5_m16': Result(70.0, 86.0, 12, False)
+    })
+    assert '| 51.31 | 72.29 | 51.00 | 72.50 |' in filled
+    assert '70.00* (ep 12)' in filled
+    assert filled != empty and blank_measured(filled) == empty
+    # Every config of the grid appears (cells shared by tables again in
+    # each table's section).
+    for table in TABLES.values():
+        for run in table.runs:
+            assert f'[{run.name}](../{run.config})' in empty
