@@ -67,7 +67,10 @@ def test_protocol_of_section_4_4(loss):
     cfg = Config.fromfile(CONFIGS[loss])
     assert cfg.model.backbone.type == 'ResNet'
     assert cfg.model.backbone.depth == 50
-    assert 'init_cfg' not in cfg.model.backbone  # from scratch
+    # from scratch, initialised like torchvision's resnet50()
+    assert cfg.model.backbone.zero_init_residual is False
+    assert [i.type for i in cfg.model.backbone.init_cfg] == [
+        'Kaiming', 'Constant']
     assert cfg.model.head.type == HEADS[loss]
     assert cfg.model.head.num_classes == 1000
     optim = cfg.optim_wrapper
