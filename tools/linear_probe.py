@@ -19,7 +19,6 @@ folder being the last part of the config's ``data_root`` (for example
 """
 import argparse
 import json
-import os
 import os.path as osp
 import shlex
 import subprocess

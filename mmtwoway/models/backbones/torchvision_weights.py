@@ -80,7 +80,8 @@ def _densenet_key(key: str, num_blocks: int) -> str:
         return f'transitions.{int(index) - 1}.{kind}.{rest}'
     if key.startswith('features.norm5.'):
         # mmpretrain counts the final norm (+ ReLU) as the last transition.
-        return f'transitions.{num_blocks - 1}.0.' + key[len('features.norm5.'):]
+        rest = key[len('features.norm5.'):]
+        return f'transitions.{num_blocks - 1}.0.{rest}'
     raise KeyError(key)
 
 
