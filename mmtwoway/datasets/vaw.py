@@ -179,9 +179,11 @@ class VAW(InstanceDataset):
         data_list = []
         for path, records in zip(self.ann_files, index['files']):
             for i, rec in enumerate(records):
-                pos, neg = (
-                    _classes(rec[key], to_class, index['names'], path, i, rec,
-                             self.attribute_file) for key in (_POS, _NEG))
+                pos = {to_class[p] for p in rec[_POS]}
+                neg = {to_class[p] for p in rec[_NEG]}
+                if None in pos or None in neg:
+                    _raise_unknown(rec, to_class, index['names'], path, i,
+                                   self.attribute_file)
                 both = pos & neg
                 if both:
                     labels = sorted(names[c] for c in both)
@@ -271,17 +273,11 @@ def _parse_instance(path: str, i: int, inst, table: Dict[str, int]) -> list:
     return record
 
 
-def _classes(positions: List[int], to_class: List[Optional[int]],
-             table: List[str], path: str, i: int, rec: list,
-             attribute_file: str) -> set:
-    """Class indices of a record's attribute names; unknown names raise."""
-    classes = set()
-    for p in positions:
-        if to_class[p] is None:
-            raise ValueError(
-                f'VAW: "{path}", instance #{i} (instance_id {rec[_INSTANCE]})'
-                f' has the attribute "{table[p]}", which is not in '
-                f'"{attribute_file}". Use the attribute_index.json that came '
-                'with these instance files.')
-        classes.add(to_class[p])
-    return classes
+def _raise_unknown(rec: list, to_class: List[Optional[int]], table: List[str],
+                   path: str, i: int, attribute_file: str) -> None:
+    """Raise for the first attribute name of ``rec`` not in the index."""
+    name = next(table[p] for p in rec[_POS] + rec[_NEG] if to_class[p] is None)
+    raise ValueError(
+        f'VAW: "{path}", instance #{i} (instance_id {rec[_INSTANCE]}) has '
+        f'the attribute "{name}", which is not in "{attribute_file}". Use '
+        'the attribute_index.json that came with these instance files.')
