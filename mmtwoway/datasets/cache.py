@@ -123,12 +123,12 @@ def write_json_atomic(path: str, data: dict) -> bool:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
             prefix=osp.basename(path) + '.', suffix='.tmp', dir=folder)
-        # mkstemp creates the file private (0600); a cache next to shared
-        # data should be readable like any file the user creates.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            # mkstemp creates the file private (0600); a cache next to
+            # shared data should be readable like any file the user makes.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             json.dump(data, f, separators=(',', ':'))
             f.flush()
             os.fsync(f.fileno())
