@@ -25,6 +25,10 @@ train_pipeline = [
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    # Lighting casts its result back to the input dtype without clipping:
+    # on uint8 a dark pixel minus noise wraps around to ~250. Go to float32
+    # first, as the authors' code applies lighting to float tensors.
+    dict(type='PILToNumpy', dtype='float32'),
     lighting,
     dict(type='PackInputs'),
 ]
