@@ -1,4 +1,10 @@
-from .functional import average_precision, mean_ap
-from .metrics import MultiLabelMAP
+from .calibration import Decision
+from .functional import (average_precision, calibrate_delta,
+                         calibrate_thresholds, label_set_scores, mean_ap)
+from .metrics import MultiLabelF1, MultiLabelMAP
 
-__all__ = ['average_precision', 'mean_ap', 'MultiLabelMAP']
+__all__ = [
+    'average_precision', 'mean_ap', 'MultiLabelMAP', 'Decision',
+    'calibrate_thresholds', 'calibrate_delta', 'label_set_scores',
+    'MultiLabelF1'
+]

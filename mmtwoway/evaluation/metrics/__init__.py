@@ -1,3 +1,4 @@
+from .multilabel_f1 import MultiLabelF1
 from .multilabel_map import MultiLabelMAP
 
-__all__ = ['MultiLabelMAP']
+__all__ = ['MultiLabelMAP', 'MultiLabelF1']

@@ -6,6 +6,8 @@ from mmpretrain.models.heads import MultiLabelLinearClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from mmtwoway.evaluation.calibration import Decision
+
 
 def build_target(data_samples: Sequence[DataSample],
                  num_classes: int) -> torch.Tensor:
@@ -52,17 +54,25 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
     zero point and ``sigmoid(logit) > 0.5`` means nothing. ``pred_score``
     therefore holds the raw logits: a ranking score, which is all mAP needs
     (a sigmoid would only saturate large logits into ties). ``pred_label``
-    holds the ``topk`` highest-scoring classes, or, if ``thr`` is given,
-    the classes whose logit reaches ``thr`` (a float, or one per class, as
-    calibrated on held-out data).
+    holds the labels of the head's :class:`~mmtwoway.evaluation.Decision`:
+    the rule of a ``calibration`` file written by ``tools/calibrate.py``
+    (per-class thresholds or "within delta of the top score"), else the
+    classes whose logit reaches ``thr`` (a float, or one per class), else
+    the ``topk`` highest-scoring classes. Every predicted data sample
+    carries the metainfo ``decision`` (a line saying which rule decided,
+    "uncalibrated" for top-k) and, with a calibration file, the file's
+    class names as ``decision_classes``, so that a metric or tool that
+    knows the dataset's classes can refuse a file fitted for other ones.
 
     Args:
         num_classes (int): number of classes C.
         in_channels (int): number of input feature channels.
         loss (dict): loss config. Defaults to ``TwoWayLoss(tp=4, tn=1)``.
-        topk (int): classes predicted per image when ``thr`` is None.
-            Defaults to 1.
+        topk (int): classes predicted per image when neither ``thr`` nor
+            ``calibration`` is given. Defaults to 1.
         thr (float | Sequence[float], optional): logit threshold(s).
+        calibration (str, optional): a calibration JSON file written by
+            ``tools/calibrate.py``; its class count must be C.
         init_cfg (dict, optional): weight initialisation config.
     """
 
@@ -72,12 +82,17 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
                  loss: Dict = dict(type='TwoWayLoss', tp=4.0, tn=1.0),
                  topk: Optional[int] = 1,
                  thr: Optional[Union[float, Sequence[float]]] = None,
+                 calibration: Optional[str] = None,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01)) -> None:
-        if thr is None and not topk:
-            raise ValueError('TwoWayLinearClsHead needs topk >= 1 or thr: '
-                             'two-way logits have no zero point to '
-                             'threshold by default.')
+        if thr is None and calibration is None and not topk:
+            raise ValueError('TwoWayLinearClsHead needs topk >= 1, thr or a '
+                             'calibration file: two-way logits have no zero '
+                             'point to threshold by default.')
+        if thr is not None and calibration is not None:
+            raise ValueError('TwoWayLinearClsHead takes thr or calibration, '
+                             f'not both (got thr={thr!r} and calibration='
+                             f'{calibration!r}).')
         super().__init__(
             num_classes=num_classes,
             in_channels=in_channels,
@@ -90,6 +105,15 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
                 raise ValueError(f'thr has {len(thr)} values but the head has '
                                  f'{num_classes} classes.')
         self.thr = thr
+        if calibration is not None:
+            self.decision = Decision.from_file(calibration, num_classes)
+        elif thr is not None:
+            self.decision = Decision('thresholds', thresholds=thr)
+        else:
+            self.decision = Decision('topk', k=topk)
+        self._decision_meta = dict(decision=self.decision.describe())
+        if self.decision.classes is not None:
+            self._decision_meta['decision_classes'] = self.decision.classes
 
     def _get_loss(self, cls_score: torch.Tensor,
                   data_samples: List[DataSample], **kwargs) -> dict:
@@ -107,15 +131,9 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
         scores = cls_score.detach().float()
         if data_samples is None:
             data_samples = [DataSample() for _ in range(scores.size(0))]
-        if self.thr is not None:
-            thr = torch.as_tensor(self.thr, dtype=scores.dtype,
-                                  device=scores.device)
-            decided = scores >= thr
-        else:
-            top = scores.topk(min(self.topk, scores.size(-1)), dim=-1).indices
-            decided = torch.zeros_like(scores, dtype=torch.bool).scatter_(
-                -1, top, True)
+        decided = self.decision(scores)
         for sample, score, mask in zip(data_samples, scores, decided):
             sample.set_pred_score(score).set_pred_label(
                 torch.where(mask)[0])
+            sample.set_metainfo(self._decision_meta)
         return data_samples

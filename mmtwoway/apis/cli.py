@@ -1,0 +1,75 @@
+"""Command-line pieces shared by the inference tools.
+
+``tools/calibrate.py``, ``predict.py``, ``visualize.py`` and
+``analysis/plot_ap.py`` take the same model arguments, load the model the
+same way and report bad input the same way: one line naming the file and
+what to do, no traceback.
+"""
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+from mmengine.config import DictAction
+from mmengine.model import BaseModel
+
+from .model import load_model
+
+
+def add_model_arguments(parser: argparse.ArgumentParser,
+                        decision: bool = True) -> None:
+    """``CONFIG CHECKPOINT`` and ``--device``/``--cfg-options``, and with
+    ``decision`` the exclusive ``--thresholds FILE`` / ``--topk K``."""
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    if decision:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument(
+            '--thresholds',
+            help='calibration file from tools/calibrate.py (overrides the '
+            "config's decision)")
+        group.add_argument(
+            '--topk', type=int, help='predict the K best classes per image')
+    parser.add_argument('--device', help='cpu or cuda (default: cuda if any)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. model.head.calibration=FILE')
+
+
+def model_from_args(args: argparse.Namespace) -> BaseModel:
+    """:func:`load_model` with the arguments of :func:`add_model_arguments`.
+
+    Raises:
+        ValueError: ``--topk`` below 1, or what :func:`load_model` raises.
+    """
+    topk = getattr(args, 'topk', None)
+    if topk is not None and topk < 1:
+        raise ValueError(f'--topk must be >= 1, got {topk}')
+    return load_model(
+        args.config,
+        args.checkpoint,
+        args.device,
+        calibration=getattr(args, 'thresholds', None),
+        topk=topk,
+        cfg_options=args.cfg_options)
+
+
+def describe_decision(model: BaseModel) -> str:
+    """How the model's head decides labels, in one line."""
+    decision = getattr(model.head, 'decision', None)
+    return decision.describe() if decision else "the head's pred_label"
+
+
+def run_tool(main: Callable[[Optional[Sequence[str]]], None],
+             name: str) -> None:
+    """Run a tool's ``main``; bad input ends it with a one-line error.
+
+    Args:
+        main: The tool's entry point.
+        name: The tool's file name, for the message.
+    """
+    try:
+        main(None)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'{name}: error: {err}')

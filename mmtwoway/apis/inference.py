@@ -1,0 +1,50 @@
+"""Label sets of image files, through mmpretrain's own inferencer."""
+from typing import Dict, List, Sequence
+
+from mmengine.model import BaseModel
+
+from .model import model_classes
+
+
+def predict_images(model: BaseModel,
+                   images: Sequence[str],
+                   batch_size: int = 8) -> List[Dict]:
+    """Each image's decided labels and all its class scores.
+
+    The images run through mmpretrain's ``ImageClassificationInferencer``
+    (the config's test pipeline, a progress bar); the labels are the
+    ``pred_label`` of the model's head, i.e. its decision.
+
+    Args:
+        model: A model from :func:`~mmtwoway.apis.load_model`.
+        images: Image file paths.
+        batch_size: Images per forward pass.
+
+    Returns:
+        list[dict]: per image, ``image`` (the path), ``labels`` (class
+        names, highest score first), ``label_indices``, ``label_scores``
+        and ``scores`` (all C class scores).
+
+    Raises:
+        FileNotFoundError, ValueError: An image is missing or cannot be
+            decoded (the message names it).
+    """
+    from mmpretrain.apis import ImageClassificationInferencer
+
+    classes = model_classes(model)
+    inferencer = ImageClassificationInferencer(model=model, classes=classes)
+    samples = inferencer(list(images), return_datasamples=True,
+                         batch_size=batch_size)
+    results = []
+    for path, sample in zip(images, samples):
+        scores = sample.pred_score.float().cpu()
+        labels = sorted(sample.pred_label.cpu().tolist(),
+                        key=lambda c: -float(scores[c]))
+        results.append(
+            dict(
+                image=path,
+                labels=[classes[c] for c in labels],
+                label_indices=labels,
+                label_scores=[float(scores[c]) for c in labels],
+                scores=scores.tolist()))
+    return results

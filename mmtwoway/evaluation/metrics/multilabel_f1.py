@@ -1,0 +1,208 @@
+"""``MultiLabelF1``: precision, recall and F1 of decided label sets.
+
+mAP only ranks; users of a multi-label model get label sets, and their
+quality is measured by the per-class (CP, CR, CF1) and overall (OP, OR, OF1)
+precision / recall / F1 of the multi-label literature. This metric reports
+them beside ``MultiLabelMAP``::
+
+    val_evaluator = [
+        dict(type='MultiLabelMAP'),
+        dict(type='MultiLabelF1'),                 # the head's decision
+        # or its own: dict(type='MultiLabelF1', calibration='cal.json')
+    ]
+
+The definitions are those of :func:`~mmtwoway.evaluation.label_set_scores`
+(CF1 is the harmonic mean of CP and CR); ignored labels (target < 0) are
+left out. Samples are de-duplicated by ``sample_idx`` in distributed
+evaluation, as in ``MultiLabelMAP``.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
+from mmpretrain.registry import METRICS
+from mmpretrain.structures import label_to_onehot
+
+from ..calibration import Decision, check_class_names
+from ..functional.decision import label_set_scores
+from .multilabel_map import _DIFFICULT_TARGETS, sample_target, unique_results
+
+
+@METRICS.register_module()
+class MultiLabelF1(BaseMetric):
+    """CP, CR, CF1, OP, OR, OF1 (percent) of multi-label decisions.
+
+    By default the label sets are the ``pred_label`` of the data samples,
+    i.e. the decision of the model's head (for ``TwoWayLinearClsHead``: its
+    calibration file, ``thr`` or top-k; the log says which). Any one of
+    ``calibration``, ``thr``, ``topk`` or ``delta`` makes the metric decide
+    from ``pred_score`` itself instead.
+
+    With the default prefix the keys are ``'multi-label/CP'`` ...
+    ``'multi-label/OF1'``:
+
+    * CP / CR: mean per-class precision / recall over the classes with at
+      least one positive (a class never predicted has precision 0);
+    * CF1: harmonic mean of CP and CR (not the mean of per-class F1s);
+    * OP / OR / OF1: precision / recall / F1 of all entries pooled.
+
+    Args:
+        calibration: A calibration file of ``tools/calibrate.py``; its rule
+            decides. Its classes must be those of the dataset.
+        thr: One logit threshold, or one per class.
+        topk: The ``topk`` best classes of every image.
+        delta: Classes within ``delta`` of the image's top score.
+        difficult_as: What a class of ``gt_label_difficult`` that is not
+            positive becomes: ``'ignore'`` (default), ``'negative'`` or
+            ``'positive'``.
+        collect_device: ``'cpu'`` or ``'gpu'``, to gather across ranks.
+        prefix: Key prefix; ``None`` uses ``'multi-label'``.
+        collect_dir: Folder to gather in with ``collect_device='cpu'``.
+
+    Examples:
+        Two images, three classes, top-1 decisions: the first image's label
+        (class 0) and one of the second image's two (class 1) are found,
+        class 2 is never predicted. Per class P = (1, 1, 0), R = (1, 1, 0),
+        so CP = CR = CF1 = 66.7; pooled TP = 2 of 2 predicted and 3
+        positive, so OP = 100, OR = 66.7, OF1 = 80::
+
+            metric = MultiLabelF1(topk=1)
+            metric.process(None, [
+                DataSample().set_pred_score(torch.tensor([.9, .1, .5]))
+                .set_gt_label([0]),
+                DataSample().set_pred_score(torch.tensor([.2, .8, .4]))
+                .set_gt_label([1, 2])])
+            metric.evaluate(2)  # {'multi-label/CP': 66.67, ...}
+    """
+
+    default_prefix: Optional[str] = 'multi-label'
+
+    def __init__(self,
+                 calibration: Optional[str] = None,
+                 thr: Union[None, float, Sequence[float]] = None,
+                 topk: Optional[int] = None,
+                 delta: Optional[float] = None,
+                 difficult_as: str = 'ignore',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        given = {
+            k: v
+            for k, v in dict(
+                calibration=calibration, thr=thr, topk=topk,
+                delta=delta).items() if v is not None
+        }
+        if len(given) > 1:
+            raise ValueError('MultiLabelF1 takes at most one of calibration, '
+                             f'thr, topk and delta, got {sorted(given)}')
+        if difficult_as not in _DIFFICULT_TARGETS:
+            raise ValueError(f'difficult_as must be one of '
+                             f'{tuple(_DIFFICULT_TARGETS)}, got '
+                             f'{difficult_as!r}')
+        self.difficult_as = difficult_as
+        self.decision: Optional[Decision] = None
+        if calibration is not None:
+            self.decision = Decision.from_file(calibration)
+        elif thr is not None:
+            self.decision = Decision('thresholds', thresholds=thr)
+        elif topk is not None:
+            self.decision = Decision('topk', k=topk)
+        elif delta is not None:
+            self.decision = Decision('relative', delta=delta)
+        self._checked = False
+
+    def _check_once(self, sample: Dict[str, Any], num_classes: int) -> None:
+        """Refuse a decision fitted for other classes than the dataset's.
+
+        Runs on the first sample: ``dataset_meta`` is set by the loop before
+        the first batch, and the head stamps its decision on every sample.
+        """
+        if self._checked:
+            return
+        self._checked = True
+        classes = (self.dataset_meta or {}).get('classes')
+        if self.decision is not None:
+            self.decision.check_num_classes(num_classes, 'the predictions')
+            self.decision.check_classes(classes, 'the dataset')
+        else:
+            check_class_names(
+                sample.get('decision_classes'), classes,
+                "the model's calibration file (model.head.calibration) ",
+                'the dataset')
+
+    def process(self, data_batch: Any,
+                data_samples: Sequence[Dict[str, Any]]) -> None:
+        """Store the decided labels and the target of every sample.
+
+        Args:
+            data_batch: The batch from the dataloader (unused).
+            data_samples: The model's outputs, as dicts or data samples.
+        """
+        samples = [
+            s.to_dict() if isinstance(s, BaseDataElement) else s
+            for s in data_samples
+        ]
+        if not samples:
+            return
+        scores = torch.stack(
+            [s['pred_score'].detach().float().cpu() for s in samples])
+        num_classes = scores.shape[1]
+        self._check_once(samples[0], num_classes)
+        if self.decision is not None:
+            decided = self.decision(scores)
+        else:
+            decided = torch.stack([
+                self._pred_label_mask(s, num_classes) for s in samples
+            ])
+        for sample, mask in zip(samples, decided):
+            result = dict(
+                decided=mask.clone(),
+                target=sample_target(sample, num_classes, self.difficult_as))
+            if sample.get('sample_idx') is not None:
+                result['sample_idx'] = int(sample['sample_idx'])
+            if self.decision is None and sample.get('decision'):
+                result['decision'] = sample['decision']
+            self.results.append(result)
+
+    @staticmethod
+    def _pred_label_mask(sample: Dict[str, Any],
+                         num_classes: int) -> torch.Tensor:
+        """The bool mask of a sample's ``pred_label``."""
+        if sample.get('pred_label') is None:
+            raise ValueError(
+                'MultiLabelF1 without a decision of its own uses the '
+                "model's pred_label, but a data sample has none (keys "
+                f'{sorted(sample)}); give calibration, thr, topk or delta.')
+        labels = torch.as_tensor(sample['pred_label']).long().flatten().cpu()
+        if labels.numel() and (labels.min() < 0
+                               or labels.max() >= num_classes):
+            raise ValueError(f'pred_label {labels.tolist()} is outside '
+                             f'[0, {num_classes})')
+        return label_to_onehot(labels, num_classes).bool()
+
+    def compute_metrics(self,
+                        results: List[Dict[str, Any]]) -> Dict[str, float]:
+        """CP, CR, CF1, OP, OR, OF1 in percent over the gathered results.
+
+        Args:
+            results: The results of :meth:`process` from every rank.
+
+        Returns:
+            dict: The six values, without the prefix ``evaluate`` adds.
+        """
+        unique = unique_results(results)
+        decided = torch.stack([r['decided'] for r in unique])
+        targets = torch.stack([r['target'] for r in unique])
+        if self.decision is not None:
+            how = self.decision.describe()
+        else:
+            how = unique[0].get('decision', "the model's pred_label")
+        print_log(f'MultiLabelF1: label sets decided by {how}',
+                  logger='current')
+        return label_set_scores(decided, targets).overall

@@ -1,0 +1,159 @@
+"""tools/predict.py and mmpretrain's ImageClassificationInferencer on a
+model from a real (tiny) training run, with its calibration file."""
+import csv
+import json
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from demo_run import CLASSES, calibration, demo_run, load_tool, run_main
+from mmengine.config import Config
+
+from mmtwoway.evaluation.calibration import load_calibration, save_calibration
+from mmtwoway.evaluation.functional.decision import threshold_labels
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    return demo_run(tmp_path_factory)
+
+
+@pytest.fixture(scope='module')
+def cal_file(run):
+    return calibration(run)[0]
+
+
+def test_predict_a_folder_to_json_and_csv(run, cal_file, tmp_path):
+    out = tmp_path / 'pred.json'
+    printed = run_main('predict', [
+        run.config, run.checkpoint,
+        osp.join(run.root, 'val'), '--thresholds', cal_file, '--out', out
+    ])
+    assert f'Labels: per-class thresholds from {cal_file}' in printed
+    assert 'No calibration file' not in printed
+    with open(out) as f:
+        written = json.load(f)
+    preds = written['predictions']
+    assert [p['image'] for p in preds] == run.val_images()
+    assert written['classes'] == list(CLASSES)
+    # the labels are exactly the calibrated thresholds on the scores
+    scores = torch.tensor([p['scores'] for p in preds])
+    thr = [t if t is not None else float('inf')
+           for t in load_calibration(cal_file)['thresholds']]
+    decided = threshold_labels(scores, thr)
+    for pred, mask in zip(preds, decided):
+        assert sorted(pred['label_indices']) == torch.where(
+            mask)[0].tolist()
+        assert pred['labels'] == [CLASSES[c] for c in pred['label_indices']]
+        assert pred['label_scores'] == sorted(pred['label_scores'],
+                                              reverse=True)
+        line = f'{pred["image"]}: ' + (', '.join(
+            f'{n} ({s:.3f})'
+            for n, s in zip(pred['labels'], pred['label_scores']))
+                                       or '(no label)')
+        assert line in printed
+    # CSV: the same labels and scores
+    out_csv = tmp_path / 'pred.csv'
+    run_main('predict', [
+        run.config, run.checkpoint,
+        osp.join(run.root, 'val'), '--thresholds', cal_file, '--out', out_csv
+    ])
+    with open(out_csv, newline='') as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ['image', 'labels'] + list(CLASSES)
+    assert len(rows) == len(preds) + 1
+    for row, pred in zip(rows[1:], preds):
+        assert row[0] == pred['image']
+        assert row[1] == ';'.join(pred['labels'])
+        assert [float(v) for v in row[2:]] == pytest.approx(
+            pred['scores'], rel=1e-5, abs=1e-6)
+
+
+def test_uncalibrated_model_says_so(run):
+    image = run.val_images()[0]
+    printed = run_main('predict', [run.config, run.checkpoint, image])
+    assert 'No calibration file is set' in printed
+    assert 'uncalibrated' in printed
+    line = next(x for x in printed.splitlines() if x.startswith(image))
+    assert line.count('(') == 1  # top-1: one label with its score
+    printed = run_main('predict',
+                       [run.config, run.checkpoint, image, '--topk', '3'])
+    line = next(x for x in printed.splitlines() if x.startswith(image))
+    assert line.count('(') == 3 and 'No calibration file' not in printed
+
+
+def test_inferencer_round_trip(run, cal_file, tmp_path):
+    """mmpretrain's own inferencer on an mmtwoway config + checkpoint: class
+    names from the checkpoint, labels from the config's calibration."""
+    from mmpretrain.apis import ImageClassificationInferencer
+    cfg = Config.fromfile(run.config)
+    cfg.model.head.calibration = cal_file
+    config = str(tmp_path / 'calibrated.py')
+    cfg.dump(config)
+    images = run.val_images()[:6]
+    inferencer = ImageClassificationInferencer(
+        model=config, pretrained=run.checkpoint, device='cpu')
+    plain = inferencer(images)
+    samples = inferencer(images, return_datasamples=True)
+    out = tmp_path / 'pred.json'
+    run_main('predict', [run.config, run.checkpoint] + images +
+             ['--thresholds', cal_file, '--out', out])
+    with open(out) as f:
+        preds = json.load(f)['predictions']
+    for result, sample, pred in zip(plain, samples, preds):
+        assert result['pred_class'] == CLASSES[result['pred_label']]
+        assert sorted(sample.pred_label.tolist()) == sorted(
+            pred['label_indices'])
+        assert sample.pred_score.tolist() == pytest.approx(
+            pred['scores'], abs=1e-5)
+        assert sample.decision == f'per-class thresholds from {cal_file}'
+        assert sample.decision_classes == CLASSES
+
+
+def test_errors_name_the_file(run, cal_file, tmp_path):
+    bad = tmp_path / 'broken.png'
+    bad.write_bytes(b'not a png at all')
+    with pytest.raises(ValueError, match='broken.png'):
+        run_main('predict', [run.config, run.checkpoint, bad])
+    with pytest.raises(FileNotFoundError, match='missing.png'):
+        run_main('predict',
+                 [run.config, run.checkpoint, tmp_path / 'missing.png'])
+    image = run.val_images()[0]
+    with pytest.raises(ValueError, match=r'epoch_1.pth has 10 classes .*'
+                       r'num_classes is 12'):
+        run_main('predict', [
+            run.config, run.checkpoint, image, '--cfg-options',
+            'model.head.num_classes=12'
+        ])
+    # a thresholds file of another class list (same count, other names)
+    other = str(tmp_path / 'other.json')
+    renamed = list(CLASSES)
+    renamed[3] = 'drei'
+    save_calibration(other, renamed, [0.] * 10, 0.1)
+    with pytest.raises(ValueError, match=r"another class list.*class 3 is "
+                       r"'drei' there but 'three' here"):
+        run_main('predict',
+                 [run.config, run.checkpoint, image, '--thresholds', other])
+    save_calibration(other, CLASSES[:5], [0.] * 5, 0.1)
+    with pytest.raises(ValueError, match='has 5 classes but the model has '
+                       '10'):
+        run_main('predict',
+                 [run.config, run.checkpoint, image, '--thresholds', other])
+
+
+def test_command_line_error_is_one_line(run, tmp_path, monkeypatch,
+                                        capsys):
+    """What a user of the command line sees: one line naming the file,
+    exit status 1, no traceback."""
+    from mmtwoway.apis.cli import run_tool
+    bad = tmp_path / 'broken.jpg'
+    bad.write_bytes(b'\xff\xd8 truncated')
+    monkeypatch.setattr(
+        sys, 'argv', ['predict.py', run.config, run.checkpoint,
+                      str(bad)])
+    with pytest.raises(SystemExit) as exc:
+        run_tool(load_tool('predict').main, 'predict.py')
+    message = str(exc.value.code)
+    assert message.startswith('predict.py: error:') and 'broken.jpg' in message
+    assert '\n' not in message

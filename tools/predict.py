@@ -1,0 +1,125 @@
+"""Predict the labels of images with a trained model.
+
+    python tools/predict.py CONFIG CHECKPOINT IMAGE_OR_FOLDER... \\
+        [--out results.json|results.csv] [--thresholds FILE | --topk K]
+
+Prints one line per image, ``path: label (score), ...`` (scores are the
+head's logits), and writes every image's labels and class scores to
+``--out`` as JSON or CSV (chosen by the extension). Folders are searched
+recursively for image files. Labels come from the model's decision: the
+calibration file given by ``--thresholds`` (written by
+``tools/calibrate.py``), else the config's ``model.head.calibration``/``thr``,
+else top-k, which the tool then says is uncalibrated.
+
+The images run through mmpretrain's ``ImageClassificationInferencer`` with
+the config's test pipeline, which also shows the progress bar.
+"""
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence
+
+import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+from mmtwoway.apis import model_classes, predict_images
+from mmtwoway.apis.cli import (add_model_arguments, describe_decision,
+                               model_from_args, run_tool)
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
+                    '.webp', '.ppm', '.pgm')
+
+
+def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Print (and save) the labels a model predicts for '
+        'images')
+    add_model_arguments(parser)
+    parser.add_argument(
+        'inputs', nargs='+', help='image files and/or folders of images')
+    parser.add_argument(
+        '--out', help='write all predictions to this .json or .csv file')
+    parser.add_argument(
+        '--batch-size', type=int, default=8, help='images per forward pass')
+    args = parser.parse_args(argv)
+    if args.out and not args.out.lower().endswith(('.json', '.csv')):
+        parser.error(f'--out must end with .json or .csv, got {args.out}')
+    return args
+
+
+def find_images(inputs: Sequence[str]) -> List[str]:
+    """The image files named by ``inputs`` (files, or folders searched).
+
+    Args:
+        inputs: Paths of image files or folders.
+
+    Returns:
+        list[str]: Files as given, each folder's images sorted, every
+        path once.
+
+    Raises:
+        FileNotFoundError: A path does not exist or a folder has no image.
+    """
+    images = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = sorted(
+                osp.join(root, name)
+                for root, _, names in os.walk(path) for name in names
+                if name.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise FileNotFoundError(
+                    f'folder {path} has no image file '
+                    f'({", ".join(IMAGE_EXTENSIONS)})')
+            images.extend(found)
+        elif osp.isfile(path):
+            images.append(path)
+        else:
+            raise FileNotFoundError(f'image {path} does not exist')
+    # An image named twice (alone and in its folder) is predicted once.
+    return list(dict.fromkeys(images))
+
+
+def write(out: str, results: List[Dict], classes: List[str],
+          header: Dict) -> None:
+    """Write the predictions as JSON (with ``header``) or CSV."""
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    if out.lower().endswith('.json'):
+        with open(out, 'w', encoding='utf-8') as f:
+            json.dump(dict(header, predictions=results), f, indent=1)
+        return
+    with open(out, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f)
+        writer.writerow(['image', 'labels'] + list(classes))
+        for r in results:
+            writer.writerow([r['image'], ';'.join(r['labels'])] +
+                            [f'{s:.6g}' for s in r['scores']])
+
+
+def main(argv: Sequence[str] = None) -> None:
+    args = parse_args(argv)
+    images = find_images(args.inputs)
+    model = model_from_args(args)
+    classes = model_classes(model)
+    rule = getattr(model.head, 'decision', None)
+    decision = describe_decision(model)
+    print(f'Labels: {decision}')
+    if rule is not None and rule.rule == 'topk' and args.topk is None:
+        print('No calibration file is set: the labels are the top-'
+              f'{rule.k} classes, not a calibrated decision. Run '
+              'tools/calibrate.py and pass --thresholds FILE (or set '
+              'model.head.calibration).')
+    results = predict_images(model, images, args.batch_size)
+    for r in results:
+        labels = ', '.join(f'{name} ({score:.3f})' for name, score in zip(
+            r['labels'], r['label_scores']))
+        print(f'{r["image"]}: {labels or "(no label)"}')
+    if args.out:
+        write(args.out, results, classes,
+              dict(config=args.config, checkpoint=args.checkpoint,
+                   decision=decision, classes=classes))
+        print(f'{len(results)} predictions written to {args.out}')
+
+
+if __name__ == '__main__':
+    run_tool(main, 'predict.py')
