@@ -12,18 +12,134 @@ structure on the logit matrix ``X`` (M x C) of a bucket of M images:
 * the loss of a batch is the mean over its buckets (Sec. 4.1).
 
 :class:`BucketLoss` implements everything but the one-way loss, so that a
-subclass only writes its equation. Like ``TwoWayLoss`` it never synchronises
+subclass only writes its equation: the split of a local batch into buckets,
+buckets that span several ranks (a differentiable all-gather), the row and
+column means, and the reduction over buckets. Like ``TwoWayLoss`` it never synchronises
 with the host (no boolean indexing, ``nonzero`` or ``.item()``).
 """
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 
-from .two_way_loss import masked_mean, split_buckets
+#: ``(x, pos, neg, dim) -> (loss of every slice, slices that count)``
+OneWay = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int],
+                  Tuple[torch.Tensor, torch.Tensor]]
 
-#: The ways a bucket loss can be measured (Table 3).
-BUCKET_WAYS = ('both', 'sample', 'class')
+
+def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dim of the ``valid`` entries; 0 if there are none."""
+    total = values.masked_fill(~valid, 0.).sum(-1)
+    return total / valid.sum(-1).clamp(min=1)
+
+
+def ways_loss(logits: torch.Tensor, target: torch.Tensor, one_way: OneWay,
+              ways: str) -> torch.Tensor:
+    """Row mean and/or column mean of a one-way loss, for every bucket.
+
+    Args:
+        logits (Tensor): ``(..., M, C)``; leading dims are buckets.
+        target (Tensor): same shape; > 0 positive, == 0 negative, < 0
+            ignored.
+        one_way (callable): ``(x, pos, neg, dim) -> (loss, valid)``.
+        ways (str): ``'sample'`` (rows), ``'class'`` (columns) or ``'both'``
+            (their sum, eq. 17).
+
+    Returns:
+        Tensor: the loss of every bucket, computed in float32 (float64 stays
+        float64): half-precision log-sum-exp loses the small differences
+        these losses compare.
+    """
+    x = logits if logits.dtype == torch.float64 else logits.float()
+    pos, neg = target > 0, target == 0
+    total = x.new_zeros(x.shape[:-2])
+    for way, dim in (('sample', -1), ('class', -2)):
+        if ways in ('both', way):
+            total = total + masked_mean(*one_way(x, pos, neg, dim))
+    return total
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``scale`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
+
+
+_BUCKET_GROUPS = {}
+
+
+def _bucket_group(ranks_per_bucket: int):
+    """Process group of the consecutive ranks that share this rank's bucket.
+
+    ``new_group`` is collective, so every rank creates every group, in the
+    same order, the first time a bucket spans ranks.
+    """
+    world = dist.get_world_size()
+    key = (world, ranks_per_bucket)
+    if key not in _BUCKET_GROUPS:
+        groups = [
+            dist.new_group(list(range(start, start + ranks_per_bucket)))
+            for start in range(0, world, ranks_per_bucket)
+        ]
+        _BUCKET_GROUPS[key] = groups
+    return _BUCKET_GROUPS[key][dist.get_rank() // ranks_per_bucket]
+
+
+def gather_bucket(logits: torch.Tensor, target: torch.Tensor,
+                  ranks_per_bucket: int):
+    """All-gather a bucket spread over ``ranks_per_bucket`` consecutive ranks.
+
+    Every rank of the group computes the same bucket loss, so the gradient
+    that the bucket loss sends to this rank's own logits equals the one its
+    k - 1 peers compute for them. Scaling it by k therefore gives each rank
+    the summed gradient without a backward all-reduce, and after DDP's
+    average over ranks the update equals that of one process computing the
+    same buckets.
+    """
+    group = _bucket_group(ranks_per_bucket)
+    own = dist.get_rank() % ranks_per_bucket
+    parts = [torch.empty_like(logits) for _ in range(ranks_per_bucket)]
+    dist.all_gather(parts, logits.detach().contiguous(), group=group)
+    parts[own] = _ScaleGrad.apply(logits, float(ranks_per_bucket))
+    targets = [torch.empty_like(target) for _ in range(ranks_per_bucket)]
+    dist.all_gather(targets, target.contiguous(), group=group)
+    return torch.cat(parts), torch.cat(targets)
+
+
+def split_buckets(logits: torch.Tensor, target: torch.Tensor,
+                  bucket_size: Optional[int]):
+    """Arrange a local batch ``(N, C)`` into buckets ``(B, M, C)``."""
+    n = logits.size(0)
+    if bucket_size is None or bucket_size == n:
+        return logits.unsqueeze(0), target.unsqueeze(0)
+    if bucket_size < n:
+        if n % bucket_size:
+            raise ValueError(
+                f'Bucket losses: bucket_size={bucket_size} does not divide the '
+                f'local batch of {n} samples. Use a bucket_size that divides '
+                'the per-GPU batch size, and drop_last=True in the train '
+                'dataloader so that the last batch is full too.')
+        return (logits.reshape(-1, bucket_size, logits.size(-1)),
+                target.reshape(-1, bucket_size, target.size(-1)))
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    k = bucket_size // n
+    if bucket_size % n or world % k:
+        raise ValueError(
+            f'Bucket losses: bucket_size={bucket_size} is larger than the local '
+            f'batch of {n} samples, so a bucket spans bucket_size / batch '
+            f'ranks; that must be a whole number dividing the world size '
+            f'({world}). Set the per-GPU batch size and bucket_size so that '
+            'it is, and drop_last=True in the train dataloader.')
+    logits, target = gather_bucket(logits, target, k)
+    return logits.unsqueeze(0), target.unsqueeze(0)
 
 
 class BucketLoss(nn.Module):
@@ -41,15 +157,18 @@ class BucketLoss(nn.Module):
         loss_weight (float): multiplier of the loss. Defaults to 1.0.
     """
 
+    #: The ways a bucket loss can be measured (Table 3).
+    WAYS = ('both', 'sample', 'class')
+
     def __init__(self,
                  ways: str = 'both',
                  bucket_size: Optional[int] = None,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         name = type(self).__name__
-        if ways not in BUCKET_WAYS:
+        if ways not in self.WAYS:
             raise ValueError(
-                f'{name}: ways={ways!r} is not one of {BUCKET_WAYS}')
+                f'{name}: ways={ways!r} is not one of {self.WAYS}')
         if bucket_size is not None and (not isinstance(bucket_size, int)
                                         or bucket_size < 1):
             raise ValueError(f'{name}: bucket_size must be None or a '
@@ -81,19 +200,8 @@ class BucketLoss(nn.Module):
 
     def bucket_loss(self, logits: torch.Tensor,
                     target: torch.Tensor) -> torch.Tensor:
-        """The loss of every bucket of ``(B, M, C)`` logits, shape ``(B,)``.
-
-        Computed in float32 (float64 stays float64): half-precision
-        log-sum-exp loses the small differences the losses compare.
-        """
-        x = logits if logits.dtype == torch.float64 else logits.float()
-        pos, neg = target > 0, target == 0
-        total = x.new_zeros(x.shape[:-2])
-        if self.ways in ('both', 'sample'):
-            total = total + masked_mean(*self.one_way(x, pos, neg, dim=-1))
-        if self.ways in ('both', 'class'):
-            total = total + masked_mean(*self.one_way(x, pos, neg, dim=-2))
-        return total
+        """The loss of every bucket of ``(B, M, C)`` logits, shape ``(B,)``."""
+        return ways_loss(logits, target, self.one_way, self.ways)
 
     def forward(self,
                 cls_score: torch.Tensor,

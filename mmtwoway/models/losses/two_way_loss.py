@@ -17,15 +17,15 @@ margin on the positive side, and ``T = 0`` gives the hard max / min.
 Everything below runs on device tensors only: no boolean-mask indexing,
 ``nonzero`` or ``.item()``, so a training step never waits on the host.
 """
+from functools import partial
 from typing import Optional, Tuple
 
 import torch
-import torch.distributed as dist
-import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-WAYS = ('both', 'sample', 'class', 'joint')
+from .bucket_loss import BucketLoss, ways_loss
+
 _NEG_INF = float('-inf')
 
 
@@ -48,9 +48,13 @@ def soft_max(z: torch.Tensor, mask: torch.Tensor, t: float,
     return pooled.masked_fill(~nonempty, _NEG_INF).squeeze(dim)
 
 
-def one_way_loss(x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
-                 tp: float, tn: float, margin: float,
-                 dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def one_way_loss(x: torch.Tensor,
+                 pos: torch.Tensor,
+                 neg: torch.Tensor,
+                 dim: int,
+                 tp: float = 4.0,
+                 tn: float = 1.0,
+                 margin: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Eq. 14 along ``dim``: per-slice losses and which slices count.
 
     Returns:
@@ -62,12 +66,6 @@ def one_way_loss(x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
     hard_pos = soft_max(-x, pos, tp, dim)
     loss = F.softplus(hard_neg + hard_pos + margin)
     return loss, pos.any(dim)
-
-
-def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean over the last dim of the ``valid`` entries; 0 if there are none."""
-    total = values.masked_fill(~valid, 0.).sum(-1)
-    return total / valid.sum(-1).clamp(min=1)
 
 
 def two_way_loss(logits: torch.Tensor,
@@ -92,106 +90,18 @@ def two_way_loss(logits: torch.Tensor,
         Tensor: the loss of every bucket, shape ``logits.shape[:-2]``,
         computed in float32 (or float64 for float64 input).
     """
+    one_way = partial(one_way_loss, tp=tp, tn=tn, margin=margin)
+    if ways != 'joint':
+        return ways_loss(logits, target, one_way, ways)
+    # eq. 22: one comparison over the whole matrix of each bucket
     x = logits if logits.dtype == torch.float64 else logits.float()
-    pos, neg = target > 0, target == 0
-    if ways == 'joint':
-        loss, valid = one_way_loss(x.flatten(-2), pos.flatten(-2),
-                                   neg.flatten(-2), tp, tn, margin, -1)
-        return loss.masked_fill(~valid, 0.)
-    total = x.new_zeros(x.shape[:-2])
-    if ways in ('both', 'sample'):
-        total = total + masked_mean(
-            *one_way_loss(x, pos, neg, tp, tn, margin, dim=-1))
-    if ways in ('both', 'class'):
-        total = total + masked_mean(
-            *one_way_loss(x, pos, neg, tp, tn, margin, dim=-2))
-    return total
-
-
-class _ScaleGrad(torch.autograd.Function):
-    """Identity forward; multiplies the gradient by ``scale`` backward."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad * ctx.scale, None
-
-
-_BUCKET_GROUPS = {}
-
-
-def _bucket_group(ranks_per_bucket: int):
-    """Process group of the consecutive ranks that share this rank's bucket.
-
-    ``new_group`` is collective, so every rank creates every group, in the
-    same order, the first time a bucket spans ranks.
-    """
-    world = dist.get_world_size()
-    key = (world, ranks_per_bucket)
-    if key not in _BUCKET_GROUPS:
-        groups = [
-            dist.new_group(list(range(start, start + ranks_per_bucket)))
-            for start in range(0, world, ranks_per_bucket)
-        ]
-        _BUCKET_GROUPS[key] = groups
-    return _BUCKET_GROUPS[key][dist.get_rank() // ranks_per_bucket]
-
-
-def gather_bucket(logits: torch.Tensor, target: torch.Tensor,
-                  ranks_per_bucket: int):
-    """All-gather a bucket spread over ``ranks_per_bucket`` consecutive ranks.
-
-    Every rank of the group computes the same bucket loss, so the gradient
-    that the bucket loss sends to this rank's own logits equals the one its
-    k - 1 peers compute for them. Scaling it by k therefore gives each rank
-    the summed gradient without a backward all-reduce, and after DDP's
-    average over ranks the update equals that of one process computing the
-    same buckets.
-    """
-    group = _bucket_group(ranks_per_bucket)
-    own = dist.get_rank() % ranks_per_bucket
-    parts = [torch.empty_like(logits) for _ in range(ranks_per_bucket)]
-    dist.all_gather(parts, logits.detach().contiguous(), group=group)
-    parts[own] = _ScaleGrad.apply(logits, float(ranks_per_bucket))
-    targets = [torch.empty_like(target) for _ in range(ranks_per_bucket)]
-    dist.all_gather(targets, target.contiguous(), group=group)
-    return torch.cat(parts), torch.cat(targets)
-
-
-def split_buckets(logits: torch.Tensor, target: torch.Tensor,
-                  bucket_size: Optional[int]):
-    """Arrange a local batch ``(N, C)`` into buckets ``(B, M, C)``."""
-    n = logits.size(0)
-    if bucket_size is None or bucket_size == n:
-        return logits.unsqueeze(0), target.unsqueeze(0)
-    if bucket_size < n:
-        if n % bucket_size:
-            raise ValueError(
-                f'TwoWayLoss: bucket_size={bucket_size} does not divide the '
-                f'local batch of {n} samples. Use a bucket_size that divides '
-                'the per-GPU batch size, and drop_last=True in the train '
-                'dataloader so that the last batch is full too.')
-        return (logits.reshape(-1, bucket_size, logits.size(-1)),
-                target.reshape(-1, bucket_size, target.size(-1)))
-    world = dist.get_world_size() if dist.is_initialized() else 1
-    k = bucket_size // n
-    if bucket_size % n or world % k:
-        raise ValueError(
-            f'TwoWayLoss: bucket_size={bucket_size} is larger than the local '
-            f'batch of {n} samples, so a bucket spans bucket_size / batch '
-            f'ranks; that must be a whole number dividing the world size '
-            f'({world}). Set the per-GPU batch size and bucket_size so that '
-            'it is, and drop_last=True in the train dataloader.')
-    logits, target = gather_bucket(logits, target, k)
-    return logits.unsqueeze(0), target.unsqueeze(0)
+    loss, valid = one_way(
+        x.flatten(-2), target.flatten(-2) > 0, target.flatten(-2) == 0, dim=-1)
+    return loss.masked_fill(~valid, 0.)
 
 
 @MODELS.register_module()
-class TwoWayLoss(nn.Module):
+class TwoWayLoss(BucketLoss):
     """Two-way multi-label loss, a drop-in ``loss=`` of mmpretrain heads.
 
     Args:
@@ -216,6 +126,8 @@ class TwoWayLoss(nn.Module):
     in float32. The loss is invariant to a constant shift of all logits.
     """
 
+    WAYS = ('both', 'sample', 'class', 'joint')
+
     def __init__(self,
                  tp: float = 4.0,
                  tn: float = 1.0,
@@ -223,72 +135,24 @@ class TwoWayLoss(nn.Module):
                  margin: float = 0.0,
                  bucket_size: Optional[int] = None,
                  loss_weight: float = 1.0) -> None:
-        super().__init__()
-        if ways not in WAYS:
-            raise ValueError(f'TwoWayLoss: ways={ways!r} is not one of {WAYS}')
+        super().__init__(ways, bucket_size, loss_weight)
         if tp < 0 or tn < 0:
             raise ValueError(f'TwoWayLoss: temperatures must be >= 0, got '
                              f'tp={tp}, tn={tn}')
-        if bucket_size is not None and (not isinstance(bucket_size, int)
-                                        or bucket_size < 1):
-            raise ValueError('TwoWayLoss: bucket_size must be None or a '
-                             f'positive int, got {bucket_size!r}')
         self.tp, self.tn = float(tp), float(tn)
-        self.ways = ways
         self.margin = float(margin)
-        self.bucket_size = bucket_size
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                target: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
+    def one_way(self, x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
+                dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 14 along ``dim`` (see :func:`one_way_loss`)."""
+        return one_way_loss(x, pos, neg, dim, self.tp, self.tn, self.margin)
 
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits of the local batch.
-            target (Tensor): ``(N, C)`` labels: 1 positive, 0 negative,
-                -1 (any negative value) ignored.
-            weight (Tensor, optional): ``(N, C)`` or ``(N, 1)``; entries
-                with weight 0 are ignored like ``target < 0``. The loss is
-                not element-wise, so other values only mark an entry as
-                present.
-            avg_factor (float, optional): accepted for the mmpretrain head
-                interface and unused: eq. 17 already averages over rows
-                and columns, and the result is averaged over buckets.
-            reduction_override (str, optional): ``'mean'`` (default) over
-                buckets, ``'sum'`` over buckets, or ``'none'`` for the loss
-                of every bucket.
-
-        Returns:
-            Tensor: the loss (a scalar unless reduction is ``'none'``).
-        """
-        if cls_score.dim() != 2 or cls_score.shape != target.shape:
-            raise ValueError(
-                'TwoWayLoss expects logits and targets of the same shape '
-                f'(N, C), got {tuple(cls_score.shape)} and '
-                f'{tuple(target.shape)}. Targets must be multi-hot '
-                '(use gt_score, or a head that converts gt_label).')
-        target = target.to(cls_score.device)
-        if weight is not None:
-            target = target.masked_fill(weight.expand_as(target) == 0, -1)
-        logits, target = split_buckets(cls_score, target, self.bucket_size)
-        per_bucket = two_way_loss(logits, target, self.tp, self.tn, self.ways,
-                                  self.margin)
-        reduction = reduction_override or 'mean'
-        if reduction == 'mean':
-            loss = per_bucket.mean()
-        elif reduction == 'sum':
-            loss = per_bucket.sum()
-        elif reduction == 'none':
-            loss = per_bucket
-        else:
-            raise ValueError(f'TwoWayLoss: unknown reduction {reduction!r}')
-        return self.loss_weight * loss
+    def bucket_loss(self, logits: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        """The loss of every bucket, ``'joint'`` (eq. 22) included."""
+        return two_way_loss(logits, target, self.tp, self.tn, self.ways,
+                            self.margin)
 
     def extra_repr(self) -> str:
-        return (f'tp={self.tp}, tn={self.tn}, ways={self.ways!r}, '
-                f'margin={self.margin}, bucket_size={self.bucket_size}')
+        return (f'tp={self.tp}, tn={self.tn}, margin={self.margin}, ' +
+                super().extra_repr())
