@@ -29,3 +29,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) work_dirs data/demo
+
+# Fashion-MNIST (Debian's dataset-fashion-mnist, IDX files under
+# /usr/share/datasets/fashion-mnist) for tools/benchmark/loss_benchmark.py
+# and make_mosaic_data.py --source fashion-mnist; the tests that need the
+# real files skip without it.
+.PHONY: bench-data
+bench-data:
+	test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+		{ apt-get update && apt-get install -y dataset-fashion-mnist; }

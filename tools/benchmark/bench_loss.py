@@ -9,7 +9,7 @@ the device every step. mmtwoway's TwoWayLoss never does.
 """
 import argparse
 import time
-from typing import Callable
+from typing import Callable, Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +36,12 @@ def bool_mask_two_way(x: torch.Tensor, y: torch.Tensor, tp: float = 4.,
     return total
 
 
-def timed(fn: Callable[[], None], repeat: int, device: torch.device) -> float:
-    """Mean milliseconds per call after a warm-up."""
-    for _ in range(10):
+def timed(fn: Callable[[], None],
+          repeat: int,
+          device: torch.device,
+          warmup: int = 10) -> float:
+    """Mean milliseconds per call after ``warmup`` untimed calls."""
+    for _ in range(warmup):
         fn()
     if device.type == 'cuda':
         torch.cuda.synchronize()
@@ -56,7 +59,23 @@ def timed(fn: Callable[[], None], repeat: int, device: torch.device) -> float:
     return (time.perf_counter() - t0) * 1000 / repeat
 
 
-def loss_table(device: torch.device, repeat: int, dtype: torch.dtype) -> None:
+def loss_table(device: torch.device,
+               repeat: int,
+               dtype: torch.dtype,
+               shapes: Sequence[Tuple[int, int]] = SHAPES,
+               warmup: int = 10) -> Dict[str, Dict[str, float]]:
+    """Print and return the forward+backward time of each loss.
+
+    Args:
+        device (torch.device): Where to run.
+        repeat (int): Timed calls per loss and shape.
+        dtype (torch.dtype): dtype of the logits.
+        shapes (Sequence[tuple[int, int]]): (M, C) logit shapes.
+        warmup (int): Untimed calls first. Defaults to 10.
+
+    Returns:
+        dict[str, dict[str, float]]: loss name -> ``'MxC'`` -> ms per call.
+    """
     losses = {
         'BCE-with-logits': lambda x, y: F.binary_cross_entropy_with_logits(
             x.float(), y),
@@ -66,10 +85,11 @@ def loss_table(device: torch.device, repeat: int, dtype: torch.dtype) -> None:
         'two-way (mmtwoway)': TwoWayLoss().to(device),
     }
     print(f'\nloss forward+backward, ms per call ({device}, {dtype})')
-    print(f'{"loss":22s}' + ''.join(f'{f"{m}x{c}":>12s}' for m, c in SHAPES))
+    print(f'{"loss":22s}' + ''.join(f'{f"{m}x{c}":>12s}' for m, c in shapes))
+    table = {}
     for name, loss in losses.items():
         row = []
-        for m, c in SHAPES:
+        for m, c in shapes:
             g = torch.Generator(device='cpu').manual_seed(0)
             x = torch.randn(m, c, generator=g).to(device, dtype)
             x.requires_grad_(True)
@@ -79,8 +99,10 @@ def loss_table(device: torch.device, repeat: int, dtype: torch.dtype) -> None:
                 x.grad = None
                 loss(x, y).backward()
 
-            row.append(timed(step, repeat, device))
+            row.append(timed(step, repeat, device, warmup))
         print(f'{name:22s}' + ''.join(f'{t:12.3f}' for t in row))
+        table[name] = {f'{m}x{c}': t for (m, c), t in zip(shapes, row)}
+    return table
 
 
 class ResNet50Classifier(torch.nn.Module):
@@ -96,16 +118,35 @@ class ResNet50Classifier(torch.nn.Module):
         return self.fc(self.backbone(x)[-1].mean((2, 3)))
 
 
-def resnet_step(device: torch.device, repeat: int) -> None:
-    """ResNet-50, batch 128, bf16 autocast, channels_last, SGD."""
+def resnet_step(device: torch.device,
+                repeat: int,
+                batch: int = 128,
+                size: int = 224,
+                warmup: int = 10) -> Dict[str, Dict[str, float]]:
+    """ResNet-50, batch 128, bf16 autocast, channels_last, SGD.
+
+    Args:
+        device (torch.device): Where to run.
+        repeat (int): Timed steps per loss.
+        batch (int): Batch size. Defaults to 128.
+        size (int): Image side. Defaults to 224.
+        warmup (int): Untimed steps first. Defaults to 10.
+
+    Returns:
+        dict[str, dict[str, float]]: loss name -> ``ms`` per step,
+        ``overhead_pct`` vs BCE and, on CUDA, ``peak_mib`` (peak allocated
+        memory of the step).
+    """
     model = ResNet50Classifier().to(device).to(
         memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    images = torch.randn(128, 3, 224, 224, device=device).to(
+    images = torch.randn(batch, 3, size, size, device=device).to(
         memory_format=torch.channels_last)
-    target = (torch.rand(128, 80, device=device) < 0.04).float()
-    print('\nResNet-50 training step, batch 128, bf16 autocast, ms')
+    target = (torch.rand(batch, 80, device=device) < 0.04).float()
+    print(f'\nResNet-50 training step, batch {batch}, {size}px, bf16 '
+          'autocast, ms')
     results = {}
+    table = {}
     for name, loss in [('BCE', lambda x, y: F.binary_cross_entropy_with_logits(
             x.float(), y)), ('two-way (bool-mask)', bool_mask_two_way),
                        ('two-way (mmtwoway)', TwoWayLoss())]:
@@ -117,9 +158,16 @@ def resnet_step(device: torch.device, repeat: int) -> None:
             loss(logits, target).backward()
             opt.step()
 
-        results[name] = timed(step, repeat, device)
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(device)
+        results[name] = timed(step, repeat, device, warmup)
         overhead = 100 * (results[name] / results['BCE'] - 1)
+        table[name] = dict(ms=results[name], overhead_pct=overhead)
+        if device.type == 'cuda':
+            table[name]['peak_mib'] = torch.cuda.max_memory_allocated(
+                device) / 2**20
         print(f'{name:22s}{results[name]:10.2f}   {overhead:+.2f}% vs BCE')
+    return table
 
 
 def main() -> None:

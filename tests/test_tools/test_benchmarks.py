@@ -1,0 +1,162 @@
+"""tools/benchmark/loss_benchmark.py (--quick) and gpu_check.sh (--smoke).
+
+Both run for real: the mmengine Runner trains, the report and plot are
+written and read back. The loss benchmark needs Fashion-MNIST and skips
+without it (``make bench-data`` installs it); the GPU check's CPU path runs
+anywhere.
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pycocotools.coco import COCO
+
+from mmtwoway.datasets.idx import FASHION_MNIST_ROOT
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BENCH = osp.join(ROOT, 'tools', 'benchmark')
+HAVE_FASHION = osp.isfile(
+    osp.join(FASHION_MNIST_ROOT, 'train-images-idx3-ubyte.gz'))
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        f'{name}_under_test', osp.join(BENCH, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def lb():
+    return load('loss_benchmark')
+
+
+@pytest.fixture
+def one_thread():
+    """Run with one torch thread (much faster on a busy 2-core machine) and
+    give the rest of the test session its thread count back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(
+    not HAVE_FASHION,
+    reason=f'Fashion-MNIST is not installed in {FASHION_MNIST_ROOT} '
+    '(apt-get install -y dataset-fashion-mnist, or make bench-data)')
+def test_quick_benchmark_report_plot_and_cache(lb, tmp_path, one_thread):
+    doc = tmp_path / 'docs' / 'bench.md'
+    doc.parent.mkdir()
+    doc.write_text('# Mine\n\nkept before\n\n' + lb.BEGIN + '\nold\n' +
+                   lb.END + '\n\n## GPU\n\nkept after\n')
+    argv = ['--quick', '--losses', 'two-way', 'BCE', '--threads', '1',
+            '--work-dir', str(tmp_path / 'wd'), '--out', str(doc)]
+    res = lb.main(argv)
+
+    assert sorted(res['finetune']) == ['BCE', 'two-way']
+    assert sorted(res['pretrain']) == ['ASL', 'softmax', 'two-way']
+    assert not res['missing']
+    for runs in list(res['finetune'].values()) + list(
+            res['pretrain'].values()):
+        assert [r['seed'] for r in runs] == [0, 1]
+    for runs in res['finetune'].values():
+        for r in runs:
+            assert [c['epoch'] for c in r['curve']] == [1, 2]
+            for c in r['curve']:
+                assert 0 < c['map_class'] <= 100
+                assert 0 < c['map_sample'] <= 100
+            assert r['map_class'] == r['curve'][-1]['map_class']
+    for runs in res['pretrain'].values():
+        for r in runs:
+            assert 0 <= r['fashion_top1'] <= 100
+            # a linear probe on any features beats chance (10%) on digits
+            assert r['digits_probe'] > 20
+            assert osp.isfile(r['checkpoint'])
+
+    text = doc.read_text()
+    assert text.startswith('# Mine\n\nkept before\n\n')
+    assert text.endswith('## GPU\n\nkept after\n')
+    assert '\nold\n' not in text
+    for name in ('two-way', 'BCE'):
+        runs = res['finetune'][name]
+        cls = np.array([r['map_class'] for r in runs])
+        row = (f'| {name} | {cls.mean():.2f} ± {cls.std(ddof=1):.2f} |')
+        assert row in text
+    assert '--quick --losses two-way BCE' in text
+    assert re.search(r'\| softmax \| [\d.]+ ± [\d.]+ \|', text)
+    with Image.open(doc.parent / 'bench_curves.png') as im:
+        assert im.format == 'PNG' and im.size[0] > 600
+
+    # the weighted BCE gets the real label counts of the train mosaics
+    counts = lb.label_counts(str(tmp_path / 'wd' / 'mosaics'))
+    coco = COCO(str(tmp_path / 'wd' / 'mosaics' / 'annotations' /
+                    'instances_train.json'))
+    for index, cat_id in enumerate(sorted(coco.getCatIds())):
+        positives = len(coco.getImgIds(catIds=[cat_id]))
+        assert counts[0][index] == positives
+        assert counts[1][index] == len(coco.imgs) - positives
+
+    # a second call trains nothing: every result comes from the cache
+    before = sorted(os.listdir(tmp_path / 'wd' / 'finetune'))
+    again = lb.main(argv)
+    assert again['finetune'] == res['finetune']
+    assert again['pretrain'] == res['pretrain']
+    assert sorted(os.listdir(tmp_path / 'wd' / 'finetune')) == before
+
+
+def test_unknown_or_broken_loss_is_reported_not_run(lb):
+    assert lb.unavailable(dict(type='TwoWayLoss')) is None
+    why = lb.unavailable(dict(type='NoSuchLoss'))
+    assert why and 'NoSuchLoss' in why
+    setting = lb.SETTINGS['default']
+    losses = lb.finetune_losses(setting, ([1] * 10, [2] * 10))
+    assert len(losses) == 7
+    assert losses['two-way']['bucket_size'] == setting.bucket
+    assert losses['BCE, frequency-weighted']['pos_counts'] == [1] * 10
+
+
+def test_mean_std_and_write_doc_without_markers(lb, tmp_path):
+    assert lb.mean_std([1.0, 2.0, 3.0]) == '2.00 ± 1.00'
+    assert lb.mean_std([4.0]) == '4.00 ± nan'
+    doc = tmp_path / 'x.md'
+    doc.write_text('# Existing\n')
+    lb.write_doc(str(doc), lb.BEGIN + '\nnew\n' + lb.END)
+    assert doc.read_text() == '# Existing\n\n' + lb.BEGIN + '\nnew\n' + \
+        lb.END + '\n'
+    with pytest.raises(SystemExit):
+        lb.main(['--quick', '--losses', 'nonsense'])
+
+
+def test_gpu_check_script_cpu_smoke(tmp_path):
+    out = tmp_path / 'out'
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable)
+    res = subprocess.run(
+        ['bash', osp.join(BENCH, 'gpu_check.sh'), '--smoke', '--threads',
+         '1'], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    report = json.loads((out / 'gpu_check.json').read_text())
+    assert report['smoke'] is True
+    table = report['loss_ms']['fp32']
+    assert set(table) == {'BCE-with-logits', 'ASL (mmpretrain)',
+                          'two-way (bool-mask)', 'two-way (mmtwoway)'}
+    for row in table.values():
+        assert list(row) == report['shapes'] and min(row.values()) > 0
+    assert set(report['resnet50_step']) == {'BCE', 'two-way (bool-mask)',
+                                            'two-way (mmtwoway)'}
+    assert report['resnet50_step']['BCE']['overhead_pct'] == 0
+    for name in ('runner', 'plain_loop', 'dataloader_only', 'step_only'):
+        assert report['throughput'][name]['images_per_s'] > 0
+    assert report['throughput']['runner']['iterations'] == 4
+    md = (out / 'gpu_check.md').read_text()
+    assert 'SMOKE RUN' in md and '| runner |' in md
+    assert (out / 'gpu_check.log').read_text().count('runner / plain') == 1
