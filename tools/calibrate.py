@@ -6,9 +6,9 @@
 Runs the model over the config's validation set (``val_dataloader``; or
 ``--split test``), fits the per-class F1-maximising thresholds and the
 "within delta of the top score" margin (see ``docs/decisions.md``), prints
-what each rule reaches there (top-1 for comparison) and writes a
-calibration file (default ``<checkpoint>.calibration.json``) that the model
-then uses::
+what each rule reaches there (``sigmoid > 0.5`` and top-1 for comparison)
+and writes a calibration file (default ``<checkpoint>.calibration.json``)
+that the model then uses::
 
     python tools/test.py CONFIG CHECKPOINT \\
         --cfg-options model.head.calibration=FILE
@@ -113,6 +113,8 @@ def fit_and_measure(scores: torch.Tensor, targets: torch.Tensor,
     fitted = calibrate_thresholds(scores, targets)
     delta, _ = calibrate_delta(scores, targets)
     decided = {
+        # What a BCE habit would do: meaningless for two-way logits.
+        'sigmoid>0.5': threshold_labels(scores, 0.),
         'top-1': topk_labels(scores, 1),
         'thresholds': threshold_labels(scores, fitted.thresholds),
         'relative': relative_labels(scores, delta),

@@ -213,6 +213,14 @@ def main(argv: Sequence[str] = None) -> None:
     labels = args.labels or [
         osp.splitext(osp.basename(p))[0] for p in args.results
     ]
+    first = results[0]['num_positives']
+    for res, path in zip(results[1:], args.results[1:]):
+        if not np.array_equal(res['num_positives'], first):
+            # Legitimate (e.g. two test sets), but the frequency line is
+            # the first file's only.
+            print(f'note: {path} was evaluated on another set than '
+                  f'{args.results[0]} (other class frequencies); the '
+                  'frequency line is that of the first file')
     plot(results, labels, classes, args.title, args.out)
     summary = ', '.join(f'{label}: mAP@class {np.nanmean(r["ap"]):.2f}'
                         for label, r in zip(labels, results))
