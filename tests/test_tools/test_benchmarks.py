@@ -160,3 +160,22 @@ def test_gpu_check_script_cpu_smoke(tmp_path):
     md = (out / 'gpu_check.md').read_text()
     assert 'SMOKE RUN' in md and '| runner |' in md
     assert (out / 'gpu_check.log').read_text().count('runner / plain') == 1
+
+
+@pytest.mark.parametrize('name', ['quick', 'default', 'gpu'])
+def test_every_setting_builds_a_model_of_matching_width(lb, name):
+    """feat_channels must match the backbone, or the head's fc breaks."""
+    from mmpretrain.registry import MODELS
+    setting = lb.SETTINGS[name]
+    head = dict(type='TwoWayLinearClsHead', num_classes=lb.NUM_CLASSES,
+                in_channels=setting.feat_channels,
+                loss=dict(type='TwoWayLoss', bucket_size=2))
+    model = MODELS.build(lb._model(setting, head)).eval()
+    canvas = torch.randint(0, 256, (2, 3, setting.canvas, setting.canvas))
+    data = model.data_preprocessor(dict(inputs=canvas), False)
+    with torch.no_grad():
+        assert model(data['inputs']).shape == (2, lb.NUM_CLASSES)
+    item = np.zeros((2, 28, 28), np.uint8)
+    assert lb.features(model, item).shape == (2, setting.feat_channels)
+    assert setting.batch % setting.bucket == 0
+    assert setting.item_size[1] <= setting.canvas

@@ -44,8 +44,6 @@ fi
 # mmtwoway from this checkout, without installing it.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
-"$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda",
-    torch.cuda.is_available() and torch.cuda.get_device_name(0))'
 timeout 290 "$PYTHON" tools/benchmark/gpu_check.py \
     --json "$OUT/gpu_check.json" --md "$OUT/gpu_check.md" "$@" \
     2>&1 | tee "$OUT/gpu_check.log"
