@@ -39,6 +39,9 @@ def _set_decision(head: Config, calibration: Union[None, str, bool],
     """Override the head's decision: a calibration file, or top-k."""
     if calibration is None and topk is None:
         return
+    if (calibration is False and topk is None
+            and head.get('type') != 'TwoWayLinearClsHead'):
+        return  # another head keeps its own decision (only scores needed)
     if calibration and topk:
         raise ValueError('give a calibration file or topk, not both')
     if head.get('type') != 'TwoWayLinearClsHead':

@@ -157,3 +157,23 @@ def test_command_line_error_is_one_line(run, tmp_path, monkeypatch,
     message = str(exc.value.code)
     assert message.startswith('predict.py: error:') and 'broken.jpg' in message
     assert '\n' not in message
+
+
+def test_load_model_with_another_head(run, tmp_path):
+    """A BCE-style mmpretrain head loads (its scores can be calibrated),
+    but takes no calibration file."""
+    from mmtwoway.apis import load_model
+    cfg = Config.fromfile(run.config)
+    cfg.model.head = dict(
+        type='MultiLabelLinearClsHead', num_classes=10, in_channels=128)
+    state = torch.load(run.checkpoint, map_location='cpu',
+                       weights_only=True)
+    path = str(tmp_path / 'bce.pth')
+    torch.save(dict(state_dict=state['state_dict'], meta=state['meta']),
+               path)
+    model = load_model(cfg, path, 'cpu', calibration=False)
+    assert type(model.head).__name__ == 'MultiLabelLinearClsHead'
+    assert model._dataset_meta['classes'] == CLASSES
+    cal_file = calibration(run)[0]
+    with pytest.raises(ValueError, match='does not take a calibration'):
+        load_model(cfg, path, 'cpu', calibration=cal_file)
