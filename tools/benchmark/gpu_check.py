@@ -276,9 +276,10 @@ def plain_throughput(cfg: Config, device: torch.device, epochs: int,
 
 def to_markdown(report: dict) -> str:
     """The report as markdown tables for docs/benchmark.md."""
+    sizes = ('SMOKE RUN (tiny sizes, figures meaningless)'
+             if report['smoke'] else 'full sizes')
     lines = [
-        f'Device: {report["device"]}; torch {report["torch"]}; '
-        f'{"SMOKE RUN (tiny sizes, figures meaningless)" if report["smoke"] else "full sizes"}.',  # noqa: E501
+        f'Device: {report["device"]}; torch {report["torch"]}; {sizes}.',
         '', '| loss, fwd+bwd ms | dtype | ' +
         ' | '.join(report['shapes']) + ' |',
         '|---|---|' + '---|' * len(report['shapes'])
@@ -382,8 +383,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for key, row in throughput.items():
         print(f'{key:16s}{row["images_per_s"]:10.1f}   peak MiB '
               f'{row.get("peak_mib")}')
-    print(f'runner / plain loop: {100 * throughput["runner"]["images_per_s"] / throughput["plain_loop"]["images_per_s"]:.1f}%'  # noqa: E501
-          f'; total {report["seconds"]:.0f} s', flush=True)
+    ratio = (throughput['runner']['images_per_s'] /
+             throughput['plain_loop']['images_per_s'])
+    print(f'runner / plain loop: {100 * ratio:.1f}%; total '
+          f'{report["seconds"]:.0f} s', flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=1)

@@ -41,6 +41,7 @@ import json
 import os
 import os.path as osp
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -159,35 +160,30 @@ SETTINGS = {
 # ------------------------------------------------------------------- losses
 
 
-def finetune_losses(setting: Setting,
-                    label_counts: Tuple[List[int], List[int]]
-                    ) -> Dict[str, dict]:
+def finetune_losses(setting: Setting) -> Dict[str, dict]:
     """The compared multi-label losses, as mmpretrain loss configs.
 
     Hyper-parameters are the paper's (Sec. 4.3, Table 4a): Tp = 4, Tn = 1 for
     two-way and multi-similarity, gamma = 2 for focal, gamma+ = 0,
     gamma- = 4, m = 0.05 for ASL; BCE weighted by the training set's class
-    frequencies [25]. mmpretrain's focal and ASL treat every entry as
+    frequencies [25] (counted on the train mosaics by mmtwoway's
+    ``ClassFrequencyHook``, see :data:`LOSS_HOOKS`). mmpretrain's focal and
+    ASL treat every entry as
     labelled, so they are wrapped in mmtwoway's ignore-label wrapper (the
     mosaics have no ignored entries, but this is how mmtwoway uses them).
 
     Args:
         setting (Setting): Gives the bucket size M.
-        label_counts (tuple[list[int], list[int]]): Positive and negative
-            label counts per class in the training set.
 
     Returns:
         dict[str, dict]: Display name -> loss config.
     """
-    pos, neg = label_counts
     return {
         'two-way': dict(type='TwoWayLoss', tp=4.0, tn=1.0,
                         bucket_size=setting.bucket),
         'softmax (eq. 18)': dict(type='NormalizedSoftmaxLoss'),
         'BCE': dict(type='CrossEntropyLoss', use_sigmoid=True),
-        'BCE, frequency-weighted': dict(
-            type='FrequencyWeightedBCELoss', pos_counts=pos,
-            neg_counts=neg),
+        'BCE, frequency-weighted': dict(type='FrequencyWeightedBCELoss'),
         'focal': dict(type='IgnoreLabelLoss',
                       loss=dict(type='FocalLoss', gamma=2.0, alpha=0.25)),
         'ASL': dict(type='IgnoreLabelLoss',
@@ -196,6 +192,11 @@ def finetune_losses(setting: Setting,
         'multi-similarity': dict(type='MultiSimilarityLoss', tp=4.0,
                                  tn=1.0, bucket_size=setting.bucket),
     }
+
+
+#: Hooks a loss needs in the Runner: the frequency-weighted BCE gets its
+#: class weights from the training set before the first iteration.
+LOSS_HOOKS = {'FrequencyWeightedBCELoss': [dict(type='ClassFrequencyHook')]}
 
 
 def pretrain_heads(setting: Setting) -> Dict[str, dict]:
@@ -295,20 +296,6 @@ def make_mosaics(setting: Setting, work_dir: str, data_root: str) -> dict:
     return summary
 
 
-def label_counts(mosaic_dir: str) -> Tuple[List[int], List[int]]:
-    """Positive / negative label counts per class of the train mosaics."""
-    with open(osp.join(mosaic_dir, 'annotations',
-                       'instances_train.json')) as f:
-        coco = json.load(f)
-    index = {c['id']: i for i, c in enumerate(
-        sorted(coco['categories'], key=lambda c: c['id']))}
-    present = np.zeros((len(coco['images']) + 1, len(index)), bool)
-    for ann in coco['annotations']:
-        present[ann['image_id'], index[ann['category_id']]] = True
-    pos = present[1:].sum(0)
-    return pos.tolist(), (len(coco['images']) - pos).tolist()
-
-
 # ------------------------------------------------------------------ runners
 
 
@@ -326,8 +313,8 @@ class MetricHistory(Hook):
 
 def _runner(setting: Setting, work_dir: str, model: dict, train_loader: dict,
             val_loader: dict, evaluator: dict, epochs: int, lr: float,
-            head_lr_mult: float, seed: int, save: bool,
-            name: str) -> Tuple[Runner, MetricHistory]:
+            head_lr_mult: float, seed: int, save: bool, name: str,
+            hooks: Sequence[dict] = ()) -> Tuple[Runner, MetricHistory]:
     """An mmengine Runner with the paper's optimiser and schedule."""
     history = MetricHistory()
     optim = dict(
@@ -357,7 +344,7 @@ def _runner(setting: Setting, work_dir: str, model: dict, train_loader: dict,
             checkpoint=dict(type='CheckpointHook', interval=epochs,
                             save_optimizer=False, save_param_scheduler=False)
             if save else None),
-        custom_hooks=[history],
+        custom_hooks=[*copy.deepcopy(list(hooks)), history],
         randomness=dict(seed=seed),
         default_scope='mmpretrain',
         log_level='WARNING',
@@ -447,7 +434,6 @@ class Benchmark:
                 self.results = json.load(f)
         self.mosaics = make_mosaics(setting, work_dir, data_root)
         self.mosaic_dir = self.mosaics['out_dir']
-        self.counts = label_counts(self.mosaic_dir)
         train = load_fashion_mnist(data_root, 'train')
         test = load_fashion_mnist(data_root, 'test')
         self.fashion = (train[0][:setting.pretrain_images],
@@ -556,7 +542,7 @@ class Benchmark:
             _loader(s, train_set, s.batch, True),
             _loader(s, val_set, 256, False),
             dict(type='MultiLabelMAP'), s.epochs, s.lr, 10.0, seed, False,
-            f'finetune_{slug}_{seed}')
+            f'finetune_{slug}_{seed}', LOSS_HOOKS.get(loss['type'], ()))
         start = time.perf_counter()
         runner.train()
         seconds = time.perf_counter() - start
@@ -857,7 +843,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     start = time.perf_counter()
     bench = Benchmark(setting, work_dir, args.data_root, args.fresh)
 
-    losses = finetune_losses(setting, bench.counts)
+    losses = finetune_losses(setting)
     if args.losses:
         unknown = sorted(set(args.losses) - set(losses))
         if unknown:
@@ -894,9 +880,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                 f'over {setting.seeds} seeds')
     info = machine_info()
     info.update(
-        command='python tools/benchmark/loss_benchmark.py' +
-        ''.join(f' {a}' for a in (argv if argv is not None else
-                                  sys.argv[1:])),
+        command=shlex.join(['python', 'tools/benchmark/loss_benchmark.py',
+                            *(argv if argv is not None else sys.argv[1:])]),
         date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
         minutes=(time.perf_counter() - start) / 60)
     write_doc(args.out, render(setting, bench.mosaics, pretrains, finetunes,

@@ -39,7 +39,6 @@ import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-import numpy as np
 
 
 def _load_light(name: str):
