@@ -23,6 +23,7 @@ the CPU path can be tested anywhere; its figures mean nothing.
 """
 import argparse
 import copy
+import gc
 import importlib.util
 import json
 import os
@@ -160,6 +161,8 @@ def peak_mib(device: torch.device) -> Optional[float]:
 
 
 def reset_peak(device: torch.device) -> None:
+    """Start a new peak-memory window; earlier runs' objects are freed."""
+    gc.collect()
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)

@@ -13,7 +13,8 @@
 #   WHEELS  folder of the OpenMMLab wheels (mmengine, mmcv-lite, mmpretrain,
 #           pycocotools and their small dependencies), installed with
 #           --no-index only when mmpretrain is not importable yet; default
-#           shared/device-wheels, else ../shared/device-wheels
+#           the first of shared/device-wheels, ../shared/device-wheels and
+#           work_dirs/device-wheels that holds them
 #   PYTHON  interpreter; default python
 # Extra arguments go to gpu_check.py (e.g. --smoke, --threads 1).
 set -euo pipefail
@@ -23,7 +24,8 @@ OUT=${OUT:-work_dirs/gpu_check}
 
 if ! "$PYTHON" -c 'import mmengine, mmpretrain, pycocotools' 2>/dev/null; then
     WHEELS=${WHEELS:-}
-    for candidate in "$WHEELS" shared/device-wheels ../shared/device-wheels; do
+    for candidate in "$WHEELS" shared/device-wheels ../shared/device-wheels \
+            work_dirs/device-wheels; do
         if [ -n "$candidate" ] && ls "$candidate"/mmpretrain-*.whl >/dev/null 2>&1; then
             WHEELS=$candidate
             break
@@ -44,6 +46,12 @@ fi
 # mmtwoway from this checkout, without installing it.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
+if ! "$PYTHON" -c 'import mmtwoway' 2>"$OUT/import_error.txt"; then
+    echo "gpu_check.sh: mmtwoway (mmpretrain, mmengine) cannot be imported" \
+         "here; the last lines of the error ($OUT/import_error.txt):" >&2
+    tail -n 3 "$OUT/import_error.txt" >&2
+    exit 2
+fi
 timeout 290 "$PYTHON" tools/benchmark/gpu_check.py \
     --json "$OUT/gpu_check.json" --md "$OUT/gpu_check.md" "$@" \
     2>&1 | tee "$OUT/gpu_check.log"
