@@ -55,7 +55,7 @@ val_dataloader = dict(
         data_prefix=dict(img_path='val'),
         test_mode=True,
         pipeline=pipeline))
-val_evaluator = dict(type='MultiLabelMAP')
+val_evaluator = [dict(type='MultiLabelMAP'), dict(type='MultiLabelF1')]
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 

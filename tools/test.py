@@ -22,6 +22,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', help='dump every sample\'s scores and labels to this pickle')
     parser.add_argument(
+        '--calibration',
+        help='a calibration file of tools/calibrate.py: the head decides '
+        'label sets with it (reported by MultiLabelF1)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -48,6 +52,8 @@ def main() -> None:
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.calibration:
+        cfg.model.head.calibration = args.calibration
     if args.out:
         cfg.test_evaluator = list(
             cfg.test_evaluator if isinstance(cfg.test_evaluator, (

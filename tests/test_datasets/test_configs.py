@@ -55,10 +55,16 @@ def run_pipeline(cfg, dataset, training):
         loss = head.loss(feats, samples)['loss']
         assert torch.isfinite(loss)
         return samples
-    metric = METRICS.build(cfg.test_evaluator)
-    metric.process(None, [s.to_dict() for s in head.predict(feats, samples)])
-    results = metric.evaluate(len(samples))
-    assert results and all(math.isfinite(v) for v in results.values())
+    evaluators = cfg.test_evaluator
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators]
+    assert 'MultiLabelMAP' in [e['type'] for e in evaluators]
+    predictions = [s.to_dict() for s in head.predict(feats, samples)]
+    for evaluator in evaluators:
+        metric = METRICS.build(evaluator)
+        metric.process(None, predictions)
+        results = metric.evaluate(len(samples))
+        assert results and all(math.isfinite(v) for v in results.values())
     return samples
 
 

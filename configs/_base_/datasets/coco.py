@@ -71,7 +71,9 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline),
 )
-val_evaluator = dict(type='MultiLabelMAP')
+# mAP@class / mAP@sample, and CP/CR/CF1/OP/OR/OF1 of the head's decision
+# (top-1 until a calibration file from tools/calibrate.py is set).
+val_evaluator = [dict(type='MultiLabelMAP'), dict(type='MultiLabelF1')]
 
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -42,7 +42,10 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 # Difficult-only classes are neither positive nor negative in the mAPs.
-val_evaluator = dict(type='MultiLabelMAP', difficult_as='ignore')
+val_evaluator = [
+    dict(type='MultiLabelMAP', difficult_as='ignore'),
+    dict(type='MultiLabelF1', difficult_as='ignore')
+]
 
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
