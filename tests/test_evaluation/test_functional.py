@@ -131,6 +131,11 @@ def test_input_types_and_no_side_effects():
         assert torch.equal(s, before)  # the sort works on a copy
     assert mean_ap(s, t, 'class').item() == pytest.approx(
         expected.item(), abs=1e-4)
+    # Reversed views and plain lists are fine too.
+    flipped = mean_ap(scores[::-1], targets[::-1], 'class')
+    assert flipped.item() == pytest.approx(expected.item(), abs=1e-10)
+    assert mean_ap(scores.tolist(), targets.tolist(),
+                   'class').item() == pytest.approx(expected.item(), abs=1e-10)
     # Integer and half scores are ranked like the floats they stand for.
     ints = np.argsort(np.argsort(scores, axis=0), axis=0)
     assert mean_ap(ints, targets, 'class').item() == pytest.approx(

@@ -66,7 +66,10 @@ def _as_tensor(x: ArrayLike) -> torch.Tensor:
     """A detached CPU tensor sharing memory with ``x`` where possible."""
     if isinstance(x, torch.Tensor):
         return x.detach().cpu()
-    return torch.as_tensor(np.asarray(x))
+    x = np.asarray(x)
+    if any(stride < 0 for stride in x.strides):  # torch refuses those views
+        x = x.copy()
+    return torch.as_tensor(x)
 
 
 def _check_inputs(scores: ArrayLike,
