@@ -411,6 +411,12 @@ def run_stamp() -> dict:
                 load1=os.getloadavg()[0])
 
 
+#: The Setting fields a pretraining run depends on.
+PRETRAIN_FIELDS = ('backbone', 'feat_channels', 'pretrain_images',
+                   'pretrain_test', 'pretrain_epochs', 'pretrain_batch',
+                   'pretrain_lr', 'weight_decay', 'few_shot', 'num_workers')
+
+
 class Benchmark:
     """Runs and caches the pretraining and fine-tuning runs.
 
@@ -450,9 +456,13 @@ class Benchmark:
             pool.held_out_labels)
 
     def _key(self, kind: str, name: str, cfg: dict, seed: int) -> str:
-        """Cache key: the run, its seed and a digest of all it depends on."""
-        blob = json.dumps([dataclasses.asdict(self.setting), cfg],
-                          sort_keys=True, default=str)
+        """Cache key: the run, its seed and a digest of all it depends on
+        (pretraining does not depend on the fine-tuning fields, so a
+        fine-tuning variant reuses the pretrained backbones)."""
+        setting = dataclasses.asdict(self.setting)
+        if kind == 'pretrain':
+            setting = {k: setting[k] for k in PRETRAIN_FIELDS}
+        blob = json.dumps([setting, cfg], sort_keys=True, default=str)
         digest = hashlib.sha1(blob.encode()).hexdigest()[:10]
         return f'{kind}|{name}|seed{seed}|{digest}'
 
@@ -805,6 +815,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='number of seeds (default: the setting\'s)')
     parser.add_argument('--losses', nargs='+', metavar='NAME',
                         help='fine-tune only these losses (display names)')
+    parser.add_argument('--epochs', type=int,
+                        help='fine-tuning epochs (default: the setting\'s)')
+    parser.add_argument('--lr', type=float,
+                        help='fine-tuning backbone lr; the classifier gets '
+                        '10x (default: the setting\'s)')
     parser.add_argument('--work-dir', help='default work_dirs/loss_benchmark'
                         '_<setting>')
     parser.add_argument('--out', default=osp.join(ROOT, 'docs',
@@ -820,8 +835,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='torch CPU threads (default: torch\'s choice); 1 is much faster '
         'than 2 when other jobs keep the cores busy')
     args = parser.parse_args(argv)
-    if args.seeds is not None and args.seeds < 1:
-        parser.error('--seeds must be >= 1')
+    for name in ('seeds', 'epochs'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1')
+    if args.lr is not None and args.lr <= 0:
+        parser.error('--lr must be > 0')
     if args.threads is not None and args.threads < 1:
         parser.error('--threads must be >= 1')
     return args
@@ -834,8 +852,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     name = 'quick' if args.quick else 'gpu' if args.gpu else 'default'
     setting = copy.deepcopy(SETTINGS[name])
-    if args.seeds:
-        setting.seeds = args.seeds
+    for name in ('seeds', 'epochs', 'lr'):
+        if getattr(args, name) is not None:
+            setattr(setting, name, getattr(args, name))
     if args.threads:
         torch.set_num_threads(args.threads)
     work_dir = args.work_dir or osp.join(ROOT, 'work_dirs',
