@@ -118,6 +118,20 @@ def test_unknown_or_broken_loss_is_reported_not_run(lb):
         assert lb.unavailable(loss) is None
 
 
+def test_overrides_keep_the_setting_and_its_work_dir(lb):
+    setting, work_dir = lb.resolve(lb.parse_args(['--lr', '0.1', '--epochs',
+                                                  '3', '--seeds', '4']))
+    assert work_dir.endswith(osp.join('work_dirs', 'loss_benchmark_default'))
+    assert (setting.name, setting.lr, setting.epochs, setting.seeds) == (
+        'default', 0.1, 3, 4)
+    assert lb.SETTINGS['default'].lr != 0.1  # the table itself is untouched
+    setting, work_dir = lb.resolve(lb.parse_args(['--gpu', '--work-dir',
+                                                  'x']))
+    assert (setting.name, work_dir) == ('gpu', 'x')
+    with pytest.raises(SystemExit):
+        lb.parse_args(['--lr', '0'])
+
+
 def test_mean_std_and_write_doc_without_markers(lb, tmp_path):
     assert lb.mean_std([1.0, 2.0, 3.0]) == '2.00 ± 1.00'
     assert lb.mean_std([4.0]) == '4.00 ± nan'

@@ -845,20 +845,34 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def resolve(args: argparse.Namespace) -> Tuple[Setting, str]:
+    """The setting with the command line's overrides, and the work dir.
+
+    Args:
+        args (argparse.Namespace): From :func:`parse_args`.
+
+    Returns:
+        tuple[Setting, str]: A copy of the chosen setting, and
+        ``--work-dir`` or ``work_dirs/loss_benchmark_<setting>``.
+    """
+    name = 'quick' if args.quick else 'gpu' if args.gpu else 'default'
+    setting = copy.deepcopy(SETTINGS[name])
+    for field in ('seeds', 'epochs', 'lr'):
+        if getattr(args, field) is not None:
+            setattr(setting, field, getattr(args, field))
+    work_dir = args.work_dir or osp.join(ROOT, 'work_dirs',
+                                         f'loss_benchmark_{name}')
+    return setting, work_dir
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Run the benchmark and write the report; return the aggregated
     results (``pretrain`` and ``finetune``: name -> list of per-seed
     results, ``missing``: name -> reason)."""
     args = parse_args(argv)
-    name = 'quick' if args.quick else 'gpu' if args.gpu else 'default'
-    setting = copy.deepcopy(SETTINGS[name])
-    for name in ('seeds', 'epochs', 'lr'):
-        if getattr(args, name) is not None:
-            setattr(setting, name, getattr(args, name))
+    setting, work_dir = resolve(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    work_dir = args.work_dir or osp.join(ROOT, 'work_dirs',
-                                         f'loss_benchmark_{name}')
     start = time.perf_counter()
     bench = Benchmark(setting, work_dir, args.data_root, args.fresh)
 
