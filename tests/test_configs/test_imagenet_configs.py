@@ -32,14 +32,7 @@ HEADS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Spinning OpenMP threads of concurrent processes on a shared 2-core
-    # machine slow every step 10x; one thread is steady.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

@@ -23,14 +23,7 @@ MODEL_BASES = osp.join(ROOT, 'configs', '_base_', 'models')
 SMALL = 'regnet_y_400mf'  # same code path as 32gf, 100x fewer FLOPs
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # On a shared 2-core machine, spinning OpenMP threads of concurrent
-    # processes make a step 10x slower; one thread is steady.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def test_out_indices_return_every_requested_stage():
