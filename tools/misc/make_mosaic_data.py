@@ -33,49 +33,10 @@ Usage::
     python tools/misc/make_mosaic_data.py --source digits data/digits
 """
 import argparse
-import importlib.util
-import os.path as osp
-import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-
-
-def _load_light(name: str):
-    """Import ``mmtwoway.datasets.<name>`` without ``import mmtwoway``.
-
-    ``import mmtwoway`` registers everything in mmpretrain and so loads torch
-    and mmpretrain (about 5 s); the mosaic and IDX modules need numpy and
-    Pillow only, so we load their files directly and the tool starts in
-    about a second. Both modules have no package-relative imports.
-    """
-    full = f'mmtwoway.datasets.{name}'
-    if full in sys.modules:  # the real package is already imported
-        return sys.modules[full]
-    key = f'_mmtwoway_light_{name}'
-    if key in sys.modules:
-        return sys.modules[key]
-    # The checkout this tool belongs to first, else the installed package.
-    path = osp.join(
-        osp.dirname(osp.abspath(__file__)), '..', '..', 'mmtwoway',
-        'datasets', f'{name}.py')
-    if not osp.isfile(path):
-        spec = importlib.util.find_spec('mmtwoway')  # finds, not imports
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError('mmtwoway not found: run `pip install -e .` in '
-                              'the repository root.')
-        path = osp.join(
-            list(spec.submodule_search_locations)[0], 'datasets',
-            f'{name}.py')
-    spec = importlib.util.spec_from_file_location(key, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mosaic = _load_light('mosaic')
-idx = _load_light('idx')
+from mmtwoway.datasets import idx, mosaic
 
 #: Fashion-MNIST's category ids: 1..10 in label order.
 FASHION_CATEGORY_IDS = tuple(range(1, len(idx.FASHION_MNIST_CLASSES) + 1))
