@@ -39,15 +39,6 @@ def lb():
     return load('loss_benchmark')
 
 
-@pytest.fixture
-def one_thread():
-    """Run with one torch thread (much faster on a busy 2-core machine) and
-    give the rest of the test session its thread count back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.skipif(
     not HAVE_FASHION,
     reason=f'Fashion-MNIST is not installed in {FASHION_MNIST_ROOT} '
