@@ -61,7 +61,7 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     optimizer=dict(
-        type='SGD', lr=0.2, momentum=0.9, weight_decay=1e-4, nesterov=True))
+        type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True))
 param_scheduler = dict(
     type='CosineAnnealingLR',
     T_max=16,
