@@ -1,4 +1,5 @@
 """Label sets of image files, through mmpretrain's own inferencer."""
+import sys
 from typing import Dict, List, Sequence
 
 from mmengine.model import BaseModel
@@ -30,11 +31,20 @@ def predict_images(model: BaseModel,
             decoded (the message names it).
     """
     from mmpretrain.apis import ImageClassificationInferencer
+    from mmpretrain.utils import progress
 
     classes = model_classes(model)
     inferencer = ImageClassificationInferencer(model=model, classes=classes)
-    samples = inferencer(list(images), return_datasamples=True,
-                         batch_size=batch_size)
+    # mmpretrain's rich progress bar is for terminals: written to a pipe or
+    # a file it leaves no line break, and the next output line is glued to
+    # it, so it is switched off there.
+    shown = progress.disable_progress_bar
+    progress.disable_progress_bar = shown or not sys.stdout.isatty()
+    try:
+        samples = inferencer(list(images), return_datasamples=True,
+                             batch_size=batch_size)
+    finally:
+        progress.disable_progress_bar = shown
     results = []
     for path, sample in zip(images, samples):
         scores = sample.pred_score.float().cpu()
