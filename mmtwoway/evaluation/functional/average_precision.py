@@ -20,7 +20,7 @@ counts the strictly smaller scores, which handles ties for free). The
 value-only sort is numpy's: torch has no sort that skips the int64 indices,
 and numpy's SIMD quicksort is 3-4x faster than ``torch.sort`` on two cores.
 It runs in chunks on torch's intra-op thread count (numpy releases the
-GIL).
+GIL), one thread first gathering the positives.
 :func:`rank_positives` exposes the counts, e.g. for threshold calibration.
 """
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +32,8 @@ import torch
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
-# Entries per task of _rank_rows: 4 MiB of float32, which stays in cache
-# from the copy to the sort.
-_CHUNK_ENTRIES = 1 << 20
+# Entries per task of _sort_tasks: 1 MiB of float32.
+_CHUNK_ENTRIES = 1 << 18
 _NEG_INF = float('-inf')
 
 # The two ways of eq. 23 / 24 and the dim the APs run along: mAP@class
@@ -99,8 +98,8 @@ def _check_inputs(scores: ArrayLike,
 def _run_in_threads(tasks: Sequence[Callable[[], Any]]) -> List[Any]:
     """Results of ``tasks``, run on torch's number of intra-op threads.
 
-    The tasks are numpy copies and sorts, which release the GIL, so the
-    threads really run in parallel.
+    The tasks are numpy comparisons, copies and sorts, which release the
+    GIL, so the threads really run in parallel.
     """
     workers = min(torch.get_num_threads(), len(tasks))
     if workers <= 1:
@@ -111,8 +110,10 @@ def _run_in_threads(tasks: Sequence[Callable[[], Any]]) -> List[Any]:
 
 
 def _positives(scores: torch.Tensor, targets: torch.Tensor,
-               dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
+               dim: int) -> Tuple[np.ndarray, np.ndarray]:
     """The slice and the score of every positive, grouped by slice.
+
+    Plain numpy, so that it runs in a thread beside the sorts.
 
     Args:
         scores: (samples, classes) scores.
@@ -120,30 +121,33 @@ def _positives(scores: torch.Tensor, targets: torch.Tensor,
         dim: The dim the slices run along, as in :func:`average_precision`.
 
     Returns:
-        tuple: the slice (class for ``dim=0``, sample for ``dim=1``) and
-        the score of every positive, ordered by slice.
+        tuple: the slice (class for ``dim=0``, sample for ``dim=1``, int64)
+        and the score of every positive, ordered by slice.
     """
-    # A flat nonzero is several times faster than the 2-D one.
-    flat = (targets > 0).reshape(-1).nonzero().squeeze(1)
-    pos_score = scores.reshape(-1)[flat]
     num_classes = scores.shape[1]
+    # A flat nonzero is several times faster than the 2-D one.
+    flat = np.flatnonzero(targets.numpy() > 0)
+    pos_score = scores.numpy().reshape(-1)[flat]
     if dim == 1:
         return flat // num_classes, pos_score
-    # The flat order walks sample by sample; a stable (radix) sort of the
-    # few positives' classes groups them by class.
-    pos_class, order = torch.sort(flat % num_classes, stable=True)
-    return pos_class, pos_score[order]
+    # The flat order walks sample by sample; a stable sort of the few
+    # positives' classes (a radix sort for int16) groups them by class.
+    pos_class = (flat % num_classes).astype(
+        np.int16 if num_classes <= np.iinfo(np.int16).max else np.int64)
+    order = np.argsort(pos_class, kind='stable')
+    return pos_class[order].astype(np.int64), pos_score[order]
 
 
-def _rank_rows(rows: torch.Tensor, row_targets: torch.Tensor,
-               has_ignored: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Every row of scores sorted ascending, ignored entries as -inf.
+def _sort_tasks(
+    rows: torch.Tensor, row_targets: torch.Tensor, has_ignored: bool
+) -> Tuple[torch.Tensor, torch.Tensor, List[Callable[[], None]]]:
+    """Tasks that sort every row of scores, ignored entries as -inf.
 
-    The work is split into chunks of a few MiB, as many as the threads or a
-    multiple, of equal size (no thread is left alone with the last big
-    chunk). A chunk is copied into the output (for ``dim=0`` the transpose
-    of a column block), its ignored entries are set to -inf and it is
-    sorted in place, all while it is in cache.
+    The work is split into chunks of about 1 MiB (they stay in a core's
+    L2 cache), a multiple of the threads in number and of equal size, so
+    that no thread is left alone with a last big chunk. A task copies its
+    chunk into the output (for ``dim=0`` the transpose of a column block),
+    sets its ignored entries to -inf and sorts it in place.
 
     Args:
         rows: Scores, one slice per row (K x L); may be a strided view.
@@ -152,8 +156,8 @@ def _rank_rows(rows: torch.Tensor, row_targets: torch.Tensor,
             entries are not looked for).
 
     Returns:
-        tuple: the (K, L) sorted scores and the number of ignored entries
-        of every row.
+        tuple: the (K, L) output and the number of ignored entries of every
+        row, both filled in by the tasks, and the tasks.
     """
     ranked = torch.empty(rows.shape, dtype=rows.dtype)
     num_ignored = torch.zeros(rows.shape[0], dtype=torch.long)
@@ -165,7 +169,7 @@ def _rank_rows(rows: torch.Tensor, row_targets: torch.Tensor,
     num_chunks = -(-num_chunks // threads) * threads
     step = -(-num_rows // num_chunks)
 
-    def rank_chunk(start: int) -> None:
+    def sort_chunk(start: int) -> None:
         chunk = dst[start:start + step]
         np.copyto(chunk, src[start:start + step])
         if has_ignored:
@@ -174,9 +178,8 @@ def _rank_rows(rows: torch.Tensor, row_targets: torch.Tensor,
             ign[start:start + step] = ignored.sum(1)
         chunk.sort(axis=1)
 
-    _run_in_threads(
-        [partial(rank_chunk, start) for start in range(0, num_rows, step)])
-    return ranked, num_ignored
+    tasks = [partial(sort_chunk, start) for start in range(0, num_rows, step)]
+    return ranked, num_ignored, tasks
 
 
 def _sorted_positives(
@@ -283,17 +286,21 @@ def rank_positives(scores: ArrayLike,
                          f'{tuple(scores.shape)}')
     # min() is one cheap pass; most datasets have no ignored entry at all.
     has_ignored = targets.dtype != torch.bool and bool(targets.min() < 0)
-    pos_row, pos_score = _positives(scores, targets, dim)
     # Slices become rows: views here, contiguous in the one sorted copy.
-    if dim == 0:
-        scores, targets = scores.T, targets.T
-    ranked, num_ignored = _rank_rows(scores, targets, has_ignored)
+    rows, row_targets = (scores.T, targets.T) if dim == 0 else (scores,
+                                                                targets)
+    ranked, num_ignored, sort_tasks = _sort_tasks(rows, row_targets,
+                                                  has_ignored)
+    # The threads sort while one of them gathers the positives.
+    (pos_row, pos_score), *_ = _run_in_threads(
+        [partial(_positives, scores, targets, dim)] + sort_tasks)
     # The sort puts NaN last in its row: checking the last column is free.
     if ranked[:, -1].isnan().any():
         raise ValueError(f'scores contain {int(ranked.isnan().sum())} NaN '
                          'value(s) at non-ignored entries; a ranking metric '
                          'cannot order them')
-    queries, num_pad = _sorted_positives(pos_row, pos_score, len(ranked))
+    queries, num_pad = _sorted_positives(
+        torch.from_numpy(pos_row), torch.from_numpy(pos_score), len(ranked))
     return PositiveRanks(
         ranked=ranked,
         num_ignored=num_ignored,
