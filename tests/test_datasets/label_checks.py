@@ -8,7 +8,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 
 from mmtwoway.evaluation import MultiLabelMAP
-from mmtwoway.models.heads.two_way_head import build_target
+from mmtwoway.structures import build_target
 from mmtwoway.models.losses import TwoWayLoss
 
 

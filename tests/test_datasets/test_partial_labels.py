@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmtwoway.datasets.partial_labels import label_scores
+from mmtwoway.structures import label_scores
 
 
 def test_negatives_given_rest_ignored():
