@@ -38,7 +38,7 @@ from mmtwoway.evaluation.functional.decision import (OVERALL_KEYS,
                                                      relative_labels,
                                                      threshold_labels,
                                                      topk_labels)
-from mmtwoway.evaluation.metrics.multilabel_map import sample_target
+from mmtwoway.structures import batch_dicts, batch_scores, metric_target
 from mmtwoway.utils.runtime import adapt_to_machine
 
 
@@ -87,14 +87,16 @@ def collect(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
     scores: List[torch.Tensor] = []
     targets: List[torch.Tensor] = []
     for batch in track(loader, 'Calibration set', total=len(loader)):
-        for sample in model.test_step(batch):
-            score = sample.pred_score.float().cpu()
-            scores.append(score)
-            targets.append(
-                sample_target(sample.to_dict(), score.numel(), difficult_as))
+        samples = batch_dicts(model.test_step(batch))
+        if not samples:
+            continue
+        # One copy to the CPU per batch, before any indexing.
+        score = torch.stack(batch_scores(samples))
+        scores.append(score)
+        targets.append(metric_target(samples, score.shape[1], difficult_as))
     if not scores:
         raise ValueError('the calibration set is empty')
-    return torch.stack(scores), torch.stack(targets)
+    return torch.cat(scores), torch.cat(targets)
 
 
 def fit_and_measure(scores: torch.Tensor, targets: torch.Tensor,

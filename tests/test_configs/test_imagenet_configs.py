@@ -107,6 +107,29 @@ def test_single_labels_reach_the_loss_as_one_hot(loss):
                               avg_factor=len(labels)))
 
 
+def test_asl_stays_finite_on_half_precision_logits():
+    """Under fp16 AMP the head's logits are half precision; ASL's eps = 1e-8
+    is 0 there, so a positive logit of -20 gave an infinite loss. The
+    config's loss computes in float32."""
+    from mmpretrain.models.losses import AsymmetricLoss
+    cfg = Config.fromfile(CONFIGS['asl'])
+    loss = MODELS.build(cfg.model.head.loss)
+    logits = torch.full((2, 1000), -20., dtype=torch.float16,
+                        requires_grad=True)
+    target = F.one_hot(torch.tensor([3, 7]), 1000).float()
+    value = loss(logits, target, avg_factor=2)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    # the same values as mmpretrain's loss in float32
+    torch.testing.assert_close(
+        value, AsymmetricLoss(gamma_pos=0.0, gamma_neg=4.0, clip=0.05)(
+            logits.detach().float(), target, avg_factor=2))
+    # the bare loss on half-precision logits is what the wrapper prevents
+    bare = AsymmetricLoss(gamma_pos=0.0, gamma_neg=4.0, clip=0.05)
+    assert not torch.isfinite(bare(logits.detach(), target.half(),
+                                   avg_factor=2))
+
+
 @pytest.mark.parametrize('loss', list(CONFIGS))
 def test_one_runner_iteration_and_top_k_accuracy(loss, imagenet_root,
                                                  tmp_path):

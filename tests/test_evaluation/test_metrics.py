@@ -10,7 +10,7 @@ from mmengine.dataset import DefaultSampler
 from mmpretrain.registry import METRICS
 from mmpretrain.structures import DataSample
 
-from mmtwoway.evaluation import MultiLabelMAP, mean_ap
+from mmtwoway.evaluation import MultiLabelF1, MultiLabelMAP, mean_ap
 
 NUM_CLASSES = 6
 
@@ -201,3 +201,53 @@ def test_distributed_two_ranks(tmp_path):
     padded = torch.cat([scores, scores[:1]]), torch.cat([targets, targets[:1]])
     assert mean_ap(*padded, 'class').item() != pytest.approx(
         expected['multi-label/mAP@class'], abs=1e-6)
+
+
+# ------------------------------------------------ the GPU path, without GPU
+
+
+def cuda_batch(kind):
+    """Data-sample dicts of a batch that ran on (fake) CUDA."""
+    samples = []
+    for i in range(4):
+        sample = dict(pred_score=torch.randn(5, device='cuda'),
+                      pred_label=torch.tensor([i], device='cuda'),
+                      sample_idx=i)
+        if kind == 'score':
+            sample['gt_score'] = torch.tensor([1., 0., -1., 0., 1.],
+                                              device='cuda')
+        else:
+            sample['gt_label'] = torch.tensor([i, 4], device='cuda')
+            sample['gt_label_difficult'] = torch.tensor([1])
+        samples.append(sample)
+    return samples
+
+
+@pytest.mark.parametrize('metric_cls', [MultiLabelMAP, MultiLabelF1])
+def test_results_of_a_cuda_batch_are_cpu_tensors(fake_cuda, metric_cls):
+    # With gt_score nothing needs a value on the host, so process() runs
+    # to the end in fake mode: every stored tensor is on the CPU.
+    metric = metric_cls(topk=1) if metric_cls is MultiLabelF1 else \
+        metric_cls()
+    metric.process(None, cuda_batch('score'))
+    assert len(metric.results) == 4
+    for result in metric.results:
+        tensors = [v for v in result.values() if isinstance(v, torch.Tensor)]
+        assert tensors and all(t.device.type == 'cpu' for t in tensors)
+
+
+@pytest.mark.parametrize('metric_cls', [MultiLabelMAP, MultiLabelF1])
+def test_cuda_labels_are_read_on_the_cpu_after_one_copy_per_batch(
+        fake_cuda, op_recorder, syncing_ops, metric_cls):
+    # gt_label (and VOC's difficult classes) need values: they must be read
+    # on the CPU, after the batch's scores and labels were copied there
+    # once each (the run stops at the first read, which fake mode cannot
+    # answer even on the CPU).
+    metric = metric_cls()
+    with op_recorder() as rec, pytest.raises(Exception):
+        metric.process(None, cuda_batch('label'))
+    reads = [devices for name, devices in rec.calls if name in syncing_ops]
+    assert reads and all(devices == {'cpu'} for devices in reads)
+    # Before the first read: MAP copied the scores and the labels, F1 the
+    # scores and the model's pred_labels (whose range it checks first).
+    assert rec.host_copies == 2

@@ -319,6 +319,23 @@ def test_weighted_bce_without_counts_says_how_to_get_them():
     assert 'pos_weight' not in loss.state_dict()
 
 
+def test_weighted_bce_weights_live_on_the_model_device(op_recorder):
+    # The hook sets the counts after the model went to the GPU: the
+    # weights land on the module's device, and no step copies them. The
+    # 'meta' device stands in for the GPU (tensors without data).
+    loss = FrequencyWeightedBCELoss().to('meta')
+    loss.set_label_counts(torch.tensor([1, 2, 3]), torch.tensor([3, 2, 1]))
+    assert loss.pos_weight.device.type == 'meta'
+    assert loss.neg_weight.device.type == 'meta'
+    x = torch.randn(2, 3, device='meta')
+    y = torch.empty(2, 3, device='meta')
+    with op_recorder() as rec:
+        value = loss(x, y, avg_factor=2)
+    assert value.device.type == 'meta'
+    assert rec.ops and all(devices == {'meta'}
+                           for _, devices in rec.calls if devices)
+
+
 class _Labels(BaseDataset):
     """A real mmengine dataset whose samples are given label records."""
 

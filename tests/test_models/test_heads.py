@@ -5,7 +5,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmtwoway  # noqa: F401
-from mmtwoway.models.heads.two_way_head import build_target
+from mmtwoway.structures import build_target
 from mmtwoway.models.losses import TwoWayLoss
 
 
@@ -98,3 +98,89 @@ def test_drop_in_loss_of_mmpretrain_heads(head_cfg):
     assert all(
         torch.isfinite(p.grad).all() for p in head.parameters()
         if p.grad is not None)
+
+
+# ------------------------------------------------ the GPU path, without GPU
+
+
+def test_loss_of_cuda_labels_builds_the_target_on_the_device(fake_cuda):
+    # mmpretrain's data preprocessor moves every gt_label to the GPU. The
+    # target must be built there: no value read on the host (fake mode
+    # raises on any), no CPU row indexed by CUDA labels.
+    head = make_head()
+    samples = [DataSample().set_gt_label(torch.tensor(lbl, device='cuda'))
+               for lbl in ([0, 2], [3], [1])]
+    samples.append(DataSample().set_gt_score(
+        torch.tensor([1., -1., 0., 0.], device='cuda')))
+    logits = torch.randn(4, 4, device='cuda', requires_grad=True)
+    loss = head._get_loss(logits, samples)['loss']
+    assert loss.device.type == 'cuda' and loss.shape == ()
+    assert loss.dtype == torch.float32
+
+
+@pytest.fixture
+def paper_model():
+    """The model of configs/twoway_coco_r50.py (random weights, CPU)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'twoway_coco_r50.py'))
+    cfg.model.backbone.init_cfg = None
+    return MODELS.build(cfg.model)
+
+
+def test_paper_model_step_on_fake_cuda(paper_model, fake_cuda):
+    # configs/twoway_coco_r50.py's whole model on 'cuda': its data
+    # preprocessor (BGR->RGB, normalisation) feeds the head a batch of 128
+    # (the paper's per-GPU batch and bucket), loss and all. Fake tensors
+    # compute nothing, so the real sizes cost no time. (paper_model is
+    # built first, outside the fake mode.)
+    model = paper_model.to('cuda')
+    assert model.data_preprocessor.device.type == 'cuda'
+    labels = [[i % 80, (7 * i) % 80] for i in range(128)]
+    # default_collate (the config's collate_fn) stacks the images.
+    data = dict(
+        inputs=torch.zeros(128, 3, 224, 224, dtype=torch.float32),
+        data_samples=[DataSample().set_gt_label(lbl) for lbl in labels])
+    data = model.data_preprocessor(data, True)
+    assert data['inputs'].device.type == 'cuda'
+    assert data['data_samples'][0].gt_label.device.type == 'cuda'
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert losses['loss'].device.type == 'cuda'
+
+
+def test_losses_run_in_float32_outside_autocast():
+    # Under autocast the head's linear layer gives half-precision logits;
+    # every loss of the head sees float32 with autocast off.
+    seen = {}
+
+    class Probe(torch.nn.Module):
+        def forward(self, x, y, **kwargs):
+            seen.update(dtype=x.dtype,
+                        autocast=torch.is_autocast_enabled(x.device.type))
+            return x.sum() * 0
+
+    head = make_head()
+    head.loss_module = Probe()
+    samples = [DataSample().set_gt_label([0]), DataSample().set_gt_label([1])]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        head.loss((torch.randn(2, 8), ), samples)
+    assert seen == dict(dtype=torch.float32, autocast=False)
+
+
+@pytest.mark.parametrize('thr', [None, [0., 0.5, -0.5, 1.]])
+def test_predictions_read_the_device_once_per_batch(op_recorder,
+                                                    syncing_ops, thr):
+    # A fixed number of reads per batch, not one per sample: the decided
+    # mask (one copy to the host on a GPU) and, for thresholds, their NaN
+    # check, which runs on the CPU copy of the thresholds.
+    counts = []
+    for n in (2, 64):
+        head = make_head(topk=2) if thr is None else make_head(thr=thr)
+        feats = (torch.randn(n, 8), )
+        with op_recorder() as rec:
+            preds = head.predict(feats)
+        counts.append(sum(op in syncing_ops for op in rec.ops))
+        assert len(preds) == n
+    assert counts[0] == counts[1] <= (1 if thr is None else 2), counts

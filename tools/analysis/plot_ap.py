@@ -70,7 +70,7 @@ def _from_pickle(path: str) -> Dict:
     import torch
 
     from mmtwoway.evaluation import average_precision
-    from mmtwoway.evaluation.metrics.multilabel_map import sample_target
+    from mmtwoway.structures import metric_target
 
     samples = mmengine.load(path)
     if not isinstance(samples, list) or not samples or not all(
@@ -81,8 +81,7 @@ def _from_pickle(path: str) -> Dict:
     scores = torch.stack(
         [torch.as_tensor(s['pred_score']).float() for s in samples])
     try:
-        targets = torch.stack(
-            [sample_target(s, scores.shape[1]) for s in samples])
+        targets = metric_target(samples, scores.shape[1])
     except ValueError as err:
         raise ValueError(f'{path}: {err}') from err
     return dict(

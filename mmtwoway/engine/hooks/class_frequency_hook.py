@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from mmpretrain.structures import DataSample
 
-from mmtwoway.models.heads.two_way_head import build_target
+from mmtwoway.structures import build_target
 
 
 def count_labels(dataset: BaseDataset,
@@ -17,7 +17,7 @@ def count_labels(dataset: BaseDataset,
 
     Reads the annotations only (``get_data_info``), never the images, and
     turns each sample into its target row exactly as the head does
-    (:func:`build_target`: ``gt_score`` with -1 ignored, else ``gt_label``
+    (:func:`mmtwoway.structures.build_target`: ``gt_score`` with -1 ignored, else ``gt_label``
     with every other class negative), so the counts are those of the
     labels the loss is trained on.
 
@@ -47,7 +47,7 @@ def count_labels(dataset: BaseDataset,
                     f'{type(dataset).__name__} has neither gt_label nor '
                     'gt_score, so its labels cannot be counted.')
             samples.append(sample)
-        target = build_target(samples, num_classes)
+        target = build_target(samples, num_classes, device='cpu')
         pos += (target > 0).sum(0)
         neg += (target == 0).sum(0)
     return pos, neg

@@ -82,15 +82,16 @@ def threshold_labels(scores: ArrayLike,
         torch.Tensor: (N, C) bool mask of the decided labels.
     """
     scores = _scores_2d(scores)
-    thr = torch.as_tensor(
-        thresholds, dtype=torch.float64, device=scores.device)
+    thr = torch.as_tensor(thresholds, dtype=torch.float64).cpu()
     if thr.dim() > 1 or (thr.dim() == 1
                          and thr.numel() != scores.shape[1]):
         raise ValueError(f'thresholds must be one value or one per class '
                          f'({scores.shape[1]}), got shape {tuple(thr.shape)}')
+    # Checked before the copy to the scores' device, where reading the
+    # answer would wait for the GPU.
     if thr.isnan().any():
         raise ValueError('thresholds contain NaN')
-    return scores.double() >= thr
+    return scores.double() >= thr.to(scores.device, non_blocking=True)
 
 
 def score_gaps(scores: ArrayLike) -> torch.Tensor:

@@ -21,13 +21,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
-from mmengine.structures import BaseDataElement
 from mmpretrain.registry import METRICS
-from mmpretrain.structures import label_to_onehot
 
 from ..calibration import Decision, check_class_names
 from ..functional.decision import label_set_scores
-from .multilabel_map import _DIFFICULT_TARGETS, sample_target, unique_results
+from mmtwoway.structures import (DIFFICULT_TARGETS, batch_dicts, batch_scores,
+                                 metric_target, to_cpu)
+from .multilabel_map import add_sample_idx, unique_results
 
 
 @METRICS.register_module()
@@ -101,9 +101,9 @@ class MultiLabelF1(BaseMetric):
         if len(given) > 1:
             raise ValueError('MultiLabelF1 takes at most one of calibration, '
                              f'thr, topk and delta, got {sorted(given)}')
-        if difficult_as not in _DIFFICULT_TARGETS:
+        if difficult_as not in DIFFICULT_TARGETS:
             raise ValueError(f'difficult_as must be one of '
-                             f'{tuple(_DIFFICULT_TARGETS)}, got '
+                             f'{tuple(DIFFICULT_TARGETS)}, got '
                              f'{difficult_as!r}')
         self.difficult_as = difficult_as
         self.decision: Optional[Decision] = None
@@ -144,47 +144,47 @@ class MultiLabelF1(BaseMetric):
             data_batch: The batch from the dataloader (unused).
             data_samples: The model's outputs, as dicts or data samples.
         """
-        samples = [
-            s.to_dict() if isinstance(s, BaseDataElement) else s
-            for s in data_samples
-        ]
+        samples = batch_dicts(data_samples)
         if not samples:
             return
-        scores = torch.stack(
-            [s['pred_score'].detach().float().cpu() for s in samples])
+        scores = torch.stack(batch_scores(samples))
         num_classes = scores.shape[1]
         self._check_once(samples[0], num_classes)
         if self.decision is not None:
             decided = self.decision(scores)
         else:
-            decided = torch.stack([
-                self._pred_label_mask(s, num_classes) for s in samples
-            ])
-        for sample, mask in zip(samples, decided):
-            result = dict(
-                decided=mask.clone(),
-                target=sample_target(sample, num_classes, self.difficult_as))
-            if sample.get('sample_idx') is not None:
-                result['sample_idx'] = int(sample['sample_idx'])
+            decided = self._pred_label_masks(samples, num_classes)
+        targets = metric_target(samples, num_classes, self.difficult_as)
+        for sample, mask, target in zip(samples, decided, targets):
+            result = dict(decided=mask.clone(), target=target)
+            add_sample_idx(result, sample)
             if self.decision is None and sample.get('decision'):
                 result['decision'] = sample['decision']
             self.results.append(result)
 
     @staticmethod
-    def _pred_label_mask(sample: Dict[str, Any],
-                         num_classes: int) -> torch.Tensor:
-        """The bool mask of a sample's ``pred_label``."""
-        if sample.get('pred_label') is None:
-            raise ValueError(
-                'MultiLabelF1 without a decision of its own uses the '
-                "model's pred_label, but a data sample has none (keys "
-                f'{sorted(sample)}); give calibration, thr, topk or delta.')
-        labels = torch.as_tensor(sample['pred_label']).long().flatten().cpu()
-        if labels.numel() and (labels.min() < 0
-                               or labels.max() >= num_classes):
-            raise ValueError(f'pred_label {labels.tolist()} is outside '
-                             f'[0, {num_classes})')
-        return label_to_onehot(labels, num_classes).bool()
+    def _pred_label_masks(samples: Sequence[Dict[str, Any]],
+                          num_classes: int) -> torch.Tensor:
+        """The ``(N, C)`` bool mask of the samples' ``pred_label``."""
+        for sample in samples:
+            if sample.get('pred_label') is None:
+                raise ValueError(
+                    'MultiLabelF1 without a decision of its own uses the '
+                    "model's pred_label, but a data sample has none (keys "
+                    f'{sorted(sample)}); give calibration, thr, topk or '
+                    'delta.')
+        labels = to_cpu([
+            torch.as_tensor(s['pred_label']).reshape(-1).long()
+            for s in samples
+        ])
+        masks = torch.zeros(len(samples), num_classes, dtype=torch.bool)
+        for mask, label in zip(masks, labels):
+            if label.numel() and (label.min() < 0
+                                  or label.max() >= num_classes):
+                raise ValueError(f'pred_label {label.tolist()} is outside '
+                                 f'[0, {num_classes})')
+            mask[label] = True
+        return masks
 
     def compute_metrics(self,
                         results: List[Dict[str, Any]]) -> Dict[str, float]:

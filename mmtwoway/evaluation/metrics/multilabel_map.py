@@ -17,61 +17,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.evaluator import BaseMetric
-from mmengine.structures import BaseDataElement
 from mmpretrain.registry import METRICS
-from mmpretrain.structures import format_label, label_to_onehot
 
+from mmtwoway.structures import (DIFFICULT_TARGETS, batch_dicts, batch_scores,
+                                 metric_target)
 from ..functional.average_precision import mean_ap, way_to_dim
-
-# What a class listed in ``gt_label_difficult`` (and not a plain positive)
-# becomes in the target vector.
-_DIFFICULT_TARGETS = {'ignore': -1, 'negative': 0, 'positive': 1}
-
-
-def sample_target(sample: Dict[str, Any], num_classes: int,
-                  difficult_as: str = 'ignore') -> torch.Tensor:
-    """The int8 target vector (1 / 0 / -1) of one data sample.
-
-    ``gt_score`` if the sample has one (its sign), else the multi-hot
-    vector of ``gt_label``; a class of ``gt_label_difficult`` that is not
-    positive becomes ``difficult_as``. Shared by the metrics and tools that
-    compare predictions with the ground truth.
-
-    Args:
-        sample: A data sample as a dict.
-        num_classes: C, the length of the sample's ``pred_score``.
-        difficult_as: ``'ignore'``, ``'negative'`` or ``'positive'``.
-
-    Returns:
-        torch.Tensor: (C,) int8.
-
-    Raises:
-        ValueError: Without ``gt_score`` / ``gt_label``, or if the target
-            does not have C classes.
-    """
-    if sample.get('gt_score') is not None:
-        target = torch.as_tensor(sample['gt_score']).detach().cpu()
-        target = target.sign().to(torch.int8)
-    elif sample.get('gt_label') is not None:
-        target = label_to_onehot(sample['gt_label'],
-                                 num_classes).to(torch.int8)
-    else:
-        raise ValueError('a multi-label metric needs a gt_score or a '
-                         'gt_label in every data sample, got keys '
-                         f'{sorted(sample)}')
-    if target.shape != (num_classes, ):
-        raise ValueError(f'the target of a sample has shape '
-                         f'{tuple(target.shape)}, but its pred_score has '
-                         f'{num_classes} classes')
-    difficult = sample.get('gt_label_difficult')
-    if difficult is not None:
-        difficult = format_label(difficult)
-        # As in mmpretrain's VOCMultiLabelMetric: a class that also has
-        # a non-difficult object stays positive.
-        difficult = difficult[target[difficult] <= 0]
-        target[difficult] = _DIFFICULT_TARGETS[difficult_as]
-    return target
-
 
 def unique_results(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """``results`` without the repeats of a ``sample_idx`` (first kept).
@@ -94,6 +44,12 @@ def unique_results(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             seen.add(idx)
         unique.append(result)
     return unique
+
+
+def add_sample_idx(result: Dict[str, Any], sample: Dict[str, Any]) -> None:
+    """Copy a sample's ``sample_idx`` into its result (for de-duplication)."""
+    if sample.get('sample_idx') is not None:
+        result['sample_idx'] = int(sample['sample_idx'])
 
 
 @METRICS.register_module()
@@ -156,21 +112,21 @@ class MultiLabelMAP(BaseMetric):
                              f'least one of them, got {ways!r}')
         for way in ways:
             way_to_dim(way)  # fail at construction, not after a whole epoch
-        if difficult_as not in _DIFFICULT_TARGETS:
+        if difficult_as not in DIFFICULT_TARGETS:
             raise ValueError(f'difficult_as must be one of '
-                             f'{tuple(_DIFFICULT_TARGETS)}, got '
+                             f'{tuple(DIFFICULT_TARGETS)}, got '
                              f'{difficult_as!r}')
         self.ways = ways
         self.difficult_as = difficult_as
 
-    def _target(self, sample: Dict[str, Any],
-                num_classes: int) -> torch.Tensor:
-        """The int8 target vector (1 / 0 / -1) of one data sample."""
-        return sample_target(sample, num_classes, self.difficult_as)
-
     def process(self, data_batch: Any,
                 data_samples: Sequence[Dict[str, Any]]) -> None:
         """Store the scores, the target and the index of every sample.
+
+        The batch's scores and labels go to the CPU in one copy each,
+        before any indexing, wherever the model ran: every stored result is
+        a CPU tensor, and the GPU is waited on once per batch, not once per
+        sample.
 
         Args:
             data_batch: The batch from the dataloader (unused).
@@ -178,16 +134,15 @@ class MultiLabelMAP(BaseMetric):
                 ``Evaluator`` passes) or as data samples. ``pred_score``
                 may be any monotone score (probabilities, logits).
         """
-        for sample in data_samples:
-            if isinstance(sample, BaseDataElement):
-                sample = sample.to_dict()
-            # A CPU copy: no reference to the batch, no GPU memory held
-            # over the whole evaluation.
-            score = sample['pred_score'].detach().to('cpu', copy=True)
-            result = dict(
-                pred_score=score, target=self._target(sample, score.numel()))
-            if sample.get('sample_idx') is not None:
-                result['sample_idx'] = int(sample['sample_idx'])
+        samples = batch_dicts(data_samples)
+        if not samples:
+            return
+        scores = batch_scores(samples)
+        targets = metric_target(samples, scores[0].numel(),
+                                self.difficult_as)
+        for sample, score, target in zip(samples, scores, targets):
+            result = dict(pred_score=score, target=target)
+            add_sample_idx(result, sample)
             self.results.append(result)
 
     def compute_metrics(self,

@@ -7,47 +7,19 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mmtwoway.evaluation.calibration import Decision
-
-
-def build_target(data_samples: Sequence[DataSample],
-                 num_classes: int) -> torch.Tensor:
-    """Target matrix ``(N, C)`` with 1 positive, 0 negative, -1 ignored.
-
-    This is mmtwoway's ignored-label convention: a sample whose labels are
-    partly unknown carries ``gt_score`` (1 / 0 / -1 per class); a fully
-    labelled one may carry only ``gt_label`` (its positive class indices),
-    and every other class is negative. Samples of both kinds may share a
-    batch.
-    """
-    rows = []
-    for sample in data_samples:
-        if 'gt_score' in sample:
-            row = sample.gt_score.float()
-            if row.numel() != num_classes:
-                raise ValueError(
-                    f'gt_score of {sample.get("img_path", "a sample")} has '
-                    f'{row.numel()} entries but the head has {num_classes} '
-                    'classes; check num_classes in the model config.')
-        else:
-            labels = sample.gt_label.long().flatten()
-            if labels.numel() and (labels.min() < 0
-                                   or labels.max() >= num_classes):
-                raise ValueError(
-                    f'gt_label {labels.tolist()} of '
-                    f'{sample.get("img_path", "a sample")} is outside '
-                    f'[0, {num_classes}); check num_classes in the config.')
-            row = torch.zeros(num_classes)
-            row[labels] = 1.
-        rows.append(row)
-    return torch.stack(rows)
+from mmtwoway.structures import build_target
+from ..losses.utils import autocast_off
 
 
 @MODELS.register_module()
 class TwoWayLinearClsHead(MultiLabelLinearClsHead):
     """Linear multi-label head whose default loss is ``TwoWayLoss``.
 
-    Targets come from :func:`build_target`, so ignored labels (``gt_score``
-    entries of -1) reach the loss as ignored.
+    Targets come from :func:`mmtwoway.structures.build_target`, so ignored
+    labels (``gt_score`` entries of -1) reach the loss as ignored. The
+    target matrix is built on the logits' device for the whole batch, and
+    the loss runs in float32 outside autocast, whatever the loss module:
+    no host sync, no CPU/GPU mix, no half-precision log or power.
 
     Predictions: the two-way loss compares logits with each other and is
     invariant to adding a constant to all of them, so the logits have no
@@ -104,7 +76,6 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
             if len(thr) != num_classes:
                 raise ValueError(f'thr has {len(thr)} values but the head has '
                                  f'{num_classes} classes.')
-        self.thr = thr
         if calibration is not None:
             self.decision = Decision.from_file(calibration, num_classes)
         elif thr is not None:
@@ -117,23 +88,42 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
 
     def _get_loss(self, cls_score: torch.Tensor,
                   data_samples: List[DataSample], **kwargs) -> dict:
-        """Build the (N, C) target with ignored entries and call the loss."""
-        target = build_target(data_samples, cls_score.size(-1))
-        target = target.to(cls_score.device, non_blocking=True)
-        loss = self.loss_module(
-            cls_score, target, avg_factor=cls_score.size(0), **kwargs)
+        """Build the (N, C) target with ignored entries and call the loss.
+
+        Args:
+            cls_score (torch.Tensor): ``(N, C)`` logits.
+            data_samples (List[DataSample]): The batch's samples, with
+                ``gt_label`` or ``gt_score`` on any device.
+
+        Returns:
+            dict: ``{'loss': loss}``.
+        """
+        target = build_target(data_samples, cls_score.size(-1),
+                              cls_score.device)
+        # float32 outside autocast: under fp16, eps = 1e-8 rounds to 0 and
+        # log / pow of probabilities near 0 or 1 overflow in any loss.
+        with autocast_off(cls_score.device):
+            loss = self.loss_module(
+                cls_score.float(), target, avg_factor=cls_score.size(0),
+                **kwargs)
         return dict(loss=loss)
 
     def _get_predictions(self, cls_score: torch.Tensor,
                          data_samples: Optional[List[DataSample]]
                          ) -> List[DataSample]:
-        """Store raw logits as ``pred_score`` and the decided labels."""
+        """Store raw logits as ``pred_score`` and the decided labels.
+
+        The decision runs on the logits' device for the whole batch; its
+        mask goes to the CPU in one copy, where every sample's label
+        indices are read (one sync per batch rather than one per sample).
+        """
         scores = cls_score.detach().float()
         if data_samples is None:
             data_samples = [DataSample() for _ in range(scores.size(0))]
-        decided = self.decision(scores)
-        for sample, score, mask in zip(data_samples, scores, decided):
-            sample.set_pred_score(score).set_pred_label(
-                torch.where(mask)[0])
+        decided = self.decision(scores).cpu()
+        _, cols = decided.nonzero(as_tuple=True)
+        labels = cols.split(decided.sum(1).tolist())
+        for sample, score, label in zip(data_samples, scores, labels):
+            sample.set_pred_score(score).set_pred_label(label)
             sample.set_metainfo(self._decision_meta)
         return data_samples

@@ -69,7 +69,8 @@ class FrequencyWeightedBCELoss(ElementwiseLabelledLoss):
     ``runner.train_dataloader.dataset`` before training and calls
     :meth:`set_label_counts`; counts can also be given here (e.g. in a
     script). The weights are non-persistent buffers: they follow the module
-    to its device but are not stored in checkpoints (the hook recomputes
+    to its device (a step never copies them) but are not stored in
+    checkpoints (the hook recomputes
     them on resume, and inference does not use them).
 
     Args:
@@ -84,8 +85,10 @@ class FrequencyWeightedBCELoss(ElementwiseLabelledLoss):
                  neg_counts: Optional[Counts] = None,
                  loss_weight: float = 1.0) -> None:
         super().__init__(loss_weight=loss_weight)
-        self.register_buffer('pos_weight', None, persistent=False)
-        self.register_buffer('neg_weight', None, persistent=False)
+        # Empty until counted: buffers follow the model to its device, so
+        # the weights set later land there and no step copies them.
+        self.register_buffer('pos_weight', torch.empty(0), persistent=False)
+        self.register_buffer('neg_weight', torch.empty(0), persistent=False)
         if (pos_counts is None) != (neg_counts is None):
             raise ValueError('FrequencyWeightedBCELoss: give both pos_counts '
                              'and neg_counts, or neither (ClassFrequencyHook '
@@ -96,12 +99,14 @@ class FrequencyWeightedBCELoss(ElementwiseLabelledLoss):
     def set_label_counts(self, pos_counts: Counts, neg_counts: Counts) -> None:
         """Set the class weights from the training set's label counts."""
         w_pos, w_neg = frequency_weights(pos_counts, neg_counts)
-        self.pos_weight = w_pos.float()
-        self.neg_weight = w_neg.float()
+        # On the device the module already lives on (the hook runs after
+        # the model is moved to the GPU).
+        self.pos_weight = w_pos.to(self.pos_weight.device, torch.float32)
+        self.neg_weight = w_neg.to(self.neg_weight.device, torch.float32)
 
     def element_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Weighted BCE of every entry for 0/1 targets ``y``."""
-        if self.pos_weight is None:
+        if self.pos_weight.numel() == 0:
             raise RuntimeError(
                 'FrequencyWeightedBCELoss has no class frequencies. Add '
                 "custom_hooks=[dict(type='ClassFrequencyHook')] to the config "
@@ -112,13 +117,12 @@ class FrequencyWeightedBCELoss(ElementwiseLabelledLoss):
                 f'FrequencyWeightedBCELoss: {x.size(1)} logits per sample but '
                 f'C = {self.pos_weight.numel()} classes were counted; check '
                 'num_classes of the head against the training dataset.')
-        w_pos = self.pos_weight.to(x.device)
-        w_neg = self.neg_weight.to(x.device)
+        w_pos, w_neg = self.pos_weight, self.neg_weight
         # -[w+ y log s(x) + w- (1 - y) log(1 - s(x))] in the stable form of
         # BCE with logits: log s(x) = -softplus(-x), log(1 - s(x)) =
         # -softplus(x).
         return w_pos * y * F.softplus(-x) + w_neg * (1 - y) * F.softplus(x)
 
     def extra_repr(self) -> str:
-        classes = None if self.pos_weight is None else self.pos_weight.numel()
+        classes = self.pos_weight.numel() or None
         return f'classes={classes}, loss_weight={self.loss_weight}'

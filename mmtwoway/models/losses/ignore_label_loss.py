@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
 
+from .utils import autocast_off
+
 
 def reduce_labelled(loss: torch.Tensor,
                     labelled: torch.Tensor,
@@ -111,10 +113,12 @@ class ElementwiseLabelledLoss(nn.Module):
                 f'{name} expects logits and targets of the same shape (N, C),'
                 f' got {tuple(cls_score.shape)} and {tuple(target.shape)}.')
         target = target.to(cls_score.device)
-        # float32 inside, as the two-way loss: half-precision logs and
-        # powers near 0 and 1 are what these losses weigh.
-        element = self.element_loss(cls_score.float(),
-                                    target.clamp(min=0).float())
+        # float32 inside and autocast off, as the two-way loss: half-
+        # precision logs and powers near 0 and 1 are what these losses
+        # weigh (fp16 rounds ASL's eps = 1e-8 to 0).
+        with autocast_off(cls_score.device):
+            element = self.element_loss(cls_score.float(),
+                                        target.clamp(min=0).float())
         if element.shape != cls_score.shape:
             raise ValueError(
                 f'{name}: the element-wise loss has shape '
