@@ -11,7 +11,7 @@ import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmtwoway.utils.runtime import adapt_to_machine
+from mmtwoway.utils.runtime import adapt_to_machine, use_bf16
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,7 +26,15 @@ def parse_args() -> argparse.Namespace:
         help='resume from the given checkpoint, or without a value from the '
         'latest checkpoint in the work dir')
     parser.add_argument(
-        '--amp', action='store_true', help='mixed precision (CUDA only)')
+        '--amp',
+        action='store_true',
+        help='fp16 mixed precision with dynamic loss scaling (CUDA only; '
+        'the paper configs already use it)')
+    parser.add_argument(
+        '--bf16',
+        action='store_true',
+        help='bfloat16 autocast without a loss scaler (GPUs with bf16: '
+        'Ampere and newer); no scaler means no host sync in the step')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -62,6 +70,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.bf16:
+        use_bf16(cfg)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -3,6 +3,9 @@ default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmtwoway'], allow_failed_imports=False)
 
 default_hooks = dict(
+    # Losses stay on the GPU until the logger reads them (no host sync per
+    # iteration); the log lines are those of mmengine's RuntimeInfoHook.
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),

@@ -41,3 +41,30 @@ def adapt_to_machine(cfg: Config) -> Config:
         if loader.get('num_workers', 0) == 0:
             loader.persistent_workers = False
     return cfg
+
+
+def use_bf16(cfg: Config) -> Config:
+    """Train in bfloat16 autocast without a loss scaler; return ``cfg``.
+
+    bfloat16 has float32's exponent range, so gradients need no scaling.
+    mmengine's ``AmpOptimWrapper`` builds a dynamic ``GradScaler`` even for
+    bfloat16, whose ``step`` reads an inf/NaN flag on the host every
+    iteration; a disabled scaler steps the optimiser directly. The cost:
+    bfloat16 keeps 8 bits of mantissa (fp16: 11), and an overflowing step
+    is no longer skipped.
+
+    Args:
+        cfg (Config): A config with an ``optim_wrapper``.
+
+    Returns:
+        Config: ``cfg``, its ``optim_wrapper`` an ``AmpOptimWrapper`` with
+        ``dtype='bfloat16'`` and ``loss_scale=dict(enabled=False)``.
+    """
+    wrapper = cfg.get('optim_wrapper')
+    if wrapper is None:
+        raise ValueError('--bf16: the config has no optim_wrapper to '
+                         'switch to bfloat16.')
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.dtype = 'bfloat16'
+    wrapper.loss_scale = dict(enabled=False)
+    return cfg

@@ -46,6 +46,9 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
+    # One stacked batch per step: one copy to the GPU and batch-wide
+    # normalisation there (mmengine's default keeps a list of images).
+    collate_fn=dict(type='default_collate'),
     # Full batches only, so every bucket of the two-way loss has M images.
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -62,6 +65,7 @@ val_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
+    collate_fn=dict(type='default_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
