@@ -156,9 +156,37 @@ def test_gpu_check_script_cpu_smoke(tmp_path):
     for name in ('runner', 'plain_loop', 'dataloader_only', 'step_only'):
         assert report['throughput'][name]['images_per_s'] > 0
     assert report['throughput']['runner']['iterations'] == 4
+    # training validated on the synthetic val2014 split, and the VOC split
+    # with difficult objects was evaluated
+    assert set(report['throughput']['runner']['val_metrics']) >= {
+        'multi-label/mAP@class', 'multi-label/mAP@sample', 'multi-label/OF1'}
+    assert 0 <= report['voc_val']['multi-label/mAP@class'] <= 100
+    assert report['sections'] == ['loss', 'resnet50_step', 'runner',
+                                  'voc_val', 'plain']
     md = (out / 'gpu_check.md').read_text()
     assert 'SMOKE RUN' in md and '| runner |' in md
     assert (out / 'gpu_check.log').read_text().count('runner / plain') == 1
+
+
+def test_gpu_check_names_the_missing_imports(tmp_path):
+    # A machine without the OpenMMLab stack and no wheels: the script says
+    # which modules are missing and which package provides each.
+    out = tmp_path / 'out'
+    fake_python = tmp_path / 'python'
+    # An interpreter on which mmpretrain cannot be imported.
+    fake_python.write_text('#!/bin/sh\nexec ' + sys.executable +
+                           ' -c "import sys; sys.modules[\'mmpretrain\'] ='
+                           ' None; exec(compile(sys.stdin.read(), \'-\','
+                           ' \'exec\'))" "$@"\n')
+    fake_python.chmod(0o755)
+    env = dict(os.environ, OUT=str(out), PYTHON=str(fake_python),
+               WHEELS=str(tmp_path / 'none'))
+    res = subprocess.run(['bash', osp.join(BENCH, 'gpu_check.sh'),
+                          '--smoke'], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert 'mmpretrain (pip package mmpretrain)' in res.stderr
+    assert 'torch (pip package' not in res.stderr
 
 
 @pytest.mark.parametrize('name', ['quick', 'default', 'gpu'])

@@ -873,16 +873,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     setting, work_dir = resolve(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    bench = Benchmark(setting, work_dir, args.data_root, args.fresh)
-
     losses = finetune_losses(setting)
     if args.losses:
+        # Checked before any data is built: a typo fails at once.
         unknown = sorted(set(args.losses) - set(losses))
         if unknown:
             raise SystemExit(f'--losses: unknown {unknown}; choose from '
                              f'{sorted(losses)}')
         losses = {k: v for k, v in losses.items() if k in args.losses}
+    start = time.perf_counter()
+    bench = Benchmark(setting, work_dir, args.data_root, args.fresh)
     missing = {k: why for k, v in losses.items()
                if (why := unavailable(v)) is not None}
     heads = pretrain_heads(setting)
