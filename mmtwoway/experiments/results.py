@@ -98,8 +98,8 @@ def _paper(value: Optional[float]) -> str:
     return MISSING if value is None else f'{value:.2f}'
 
 
-LEGEND = ('Each cell: measured (paper). — : not run yet, or not legible in '
-          'our copy of the paper. * : latest validation of a run that has '
+LEGEND = ('Each cell: measured (paper). — : not run yet, or blank in the '
+          'paper. * : latest validation of a run that has '
           'not finished its schedule.')
 
 
@@ -145,7 +145,7 @@ def render_zoo(results: Dict[str, Result]) -> str:
         'config with `tools/dist_train.sh CONFIG 4` (4 GPUs x 128 images, '
         'the paper\'s batch of 512); `python tools/ablation.py list TABLE` '
         'prints the command of each run. See docs/protocol.md.', '',
-        MISSING + ' : not run yet, or not legible in our copy of the paper. '
+        MISSING + ' : not run yet, or blank in the paper. '
         '* : latest validation of an unfinished run.', '',
         'Initial weights (the first lines of '
         '`configs/_base_/models/<backbone>.py` say which file): ResNet-50, '
