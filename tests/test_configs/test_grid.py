@@ -95,6 +95,9 @@ def check_protocol(cfg, name):
     assert {'RandomResizedCrop', 'RandomFlip', 'ColorJitter',
             'Lighting'} <= set(names), (name, names)
     assert 'mmtwoway' in cfg.custom_imports.imports
+    # The authors' fresh nn.Linear: PyTorch's default init.
+    assert cfg.model.head.init_cfg == dict(type='TorchDefault',
+                                           layer='Linear'), name
 
 
 @pytest.mark.parametrize('dataset', list(DATASETS))
