@@ -15,7 +15,7 @@ number here against a parse of the paper's text (``../shared/paper.md``).
 """
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 #: Dataset key (= ``configs/_base_/datasets/<key>.py``) -> (name, classes).
 DATASETS = OrderedDict([
@@ -27,12 +27,44 @@ DATASETS = OrderedDict([
     ('voc12', ('PASCAL VOC 2012', 20)),
 ])
 
-#: Backbone key (= ``configs/_base_/models/<key>.py``) -> name.
+#: Backbone key -> name (its Table 7 cells inherit ``WEIGHTS[key].base``).
 BACKBONES = OrderedDict([
     ('r50', 'ResNet-50'),
     ('rx50', 'ResNeXt-50 (32x4d)'),
     ('d169', 'DenseNet-169'),
     ('regnety32gf', 'RegNetY-32GF'),
+])
+
+
+class Weights(NamedTuple):
+    """The ImageNet weights a Table 7 cell of a backbone starts from.
+
+    Attributes:
+        base (str): the model base the cell inherits,
+            ``configs/_base_/models/<base>.py``.
+        url (str): the torchvision file (IMAGENET1K_V1) its
+            ``from-torchvision://`` checkpoint loads.
+        top1 (float): ImageNet top-1 torchvision publishes for it.
+    """
+    base: str
+    url: str
+    top1: float
+
+
+_TV = 'https://download.pytorch.org/models/'
+
+#: Backbone key -> the weights of its Table 7 cells and ablations:
+#: torchvision's IMAGENET1K_V1, as the authors' script
+#: (``torchvision.models.<arch>(pretrained=True)``). ``r50.py``, ``rx50.py``
+#: and ``d169.py`` (mmpretrain's own ImageNet checkpoints) remain for other
+#: uses; ``regnety32gf.py`` already is torchvision's.
+WEIGHTS = OrderedDict([
+    ('r50', Weights('r50_tv', _TV + 'resnet50-0676ba61.pth', 76.13)),
+    ('rx50', Weights('rx50_tv', _TV + 'resnext50_32x4d-7cdf4587.pth',
+                     77.62)),
+    ('d169', Weights('d169_tv', _TV + 'densenet169-b2777c0a.pth', 75.60)),
+    ('regnety32gf', Weights('regnety32gf',
+                            _TV + 'regnet_y_32gf-4dee3f7a.pth', 80.88)),
 ])
 
 #: Loss key (= ``configs/_base_/losses/<key>.py``) -> name in Table 7.
