@@ -112,8 +112,11 @@ def check_protocol(cfg, name):
     assert loader.sampler == dict(type='DefaultSampler', shuffle=True)
     assert cfg.default_hooks.sampler_seed.type == 'DistSamplerSeedHook'
     names = [t['type'] for t in loader.dataset.pipeline]
-    assert {'RandomResizedCrop', 'RandomFlip', 'ColorJitter',
+    # Antialiased resizing, as the authors' torchvision-on-PIL transforms.
+    assert {'AntialiasedRandomResizedCrop', 'RandomFlip', 'ColorJitter',
             'Lighting'} <= set(names), (name, names)
+    test_names = [t['type'] for t in cfg.val_dataloader.dataset.pipeline]
+    assert 'AntialiasedResizeEdge' in test_names, (name, test_names)
     assert 'mmtwoway' in cfg.custom_imports.imports
     # The authors' fresh nn.Linear: PyTorch's default init.
     assert cfg.model.head.init_cfg == dict(type='TorchDefault',

@@ -114,7 +114,7 @@ def load_config(data_root: str, work_dir: str, batch: int, workers: int,
     loader.num_workers = workers
     if crop is not None:  # smoke: tiny crops
         for step in loader.dataset.pipeline:
-            if step['type'] == 'RandomResizedCrop':
+            if step['type'].endswith('RandomResizedCrop'):
                 step['scale'] = crop
     if batch < cfg.model.head.loss.bucket_size:
         cfg.model.head.loss.bucket_size = batch
