@@ -251,6 +251,86 @@ def test_asl_matches_reference_and_ignores():
     assert (g1[y < 0] == 0).all()
 
 
+def ref_asl_grad(X, Y, detached, gamma_pos=0., gamma_neg=4., clip=0.05):
+    """d(ASL)/dx written out per entry (float64), not through autograd.
+
+    With p = s(x), p_m = max(p - m, 0) and the focusing weight w:
+    positive: w = (1-p)^g+, d(-log p)/dx = -(1 - p);
+    negative: w = p_m^g-, d(-log(1 - p_m))/dx = p (1-p) / (1 - p_m) if
+    p > m else 0. Official ASL (detached): w times that. mmpretrain's
+    (weight in the graph) adds (dw/dx) * loss.
+    """
+    n = X.shape[0]
+    grad = torch.zeros_like(X)
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            y = Y[i, j].item()
+            if y < 0:
+                continue
+            p = 1 / (1 + torch.exp(-X[i, j]))
+            if y > 0:
+                w = (1 - p)**gamma_pos
+                g = -w * (1 - p)
+                if not detached and gamma_pos > 0:
+                    dw = -gamma_pos * (1 - p)**(gamma_pos - 1) * p * (1 - p)
+                    g = g + dw * -torch.log(p)
+            else:
+                if p <= clip:
+                    continue  # p_m = 0: no loss, no gradient
+                p_m = p - clip
+                w = p_m**gamma_neg
+                g = w * p * (1 - p) / (1 - p_m)
+                if not detached:
+                    dw = gamma_neg * p_m**(gamma_neg - 1) * p * (1 - p)
+                    g = g + dw * -torch.log(1 - p_m)
+            grad[i, j] = g / n
+    return grad
+
+
+@pytest.mark.parametrize('detached', [True, False])
+def test_official_asl_both_gradients_against_float64(detached):
+    x, y = make_batch(scale=2., seed=5)
+    loss = MODELS.build(dict(type='OfficialAsymmetricLoss', gamma_pos=0.0,
+                             gamma_neg=4.0, clip=0.05,
+                             detach_focusing_weight=detached))
+    value, grad = grads(lambda v: loss(v, y, avg_factor=x.shape[0]), x)
+    # The value does not depend on where the gradient flows.
+    assert torch.allclose(value.double(), ref_asl(x.detach(), y), rtol=1e-5)
+    want = ref_asl_grad(x.detach(), y, detached)
+    assert torch.allclose(grad.double(), want, atol=1e-6), \
+        (grad.double() - want).abs().max()
+    assert (grad[y < 0] == 0).all()
+    # The two gradients really differ (hard negatives), and only on
+    # negatives with p > m when gamma+ = 0.
+    other = ref_asl_grad(x.detach(), y, not detached)
+    differs = (want - other).abs() > 1e-6
+    assert differs.any()
+    p = torch.sigmoid(x.detach())
+    assert not (differs & ((y != 0) | (p <= 0.05))).any()
+
+
+def test_official_asl_weight_in_the_graph_is_mmpretrains():
+    x, y = make_batch(scale=2., seed=6)
+    ours = MODELS.build(dict(type='OfficialAsymmetricLoss',
+                             detach_focusing_weight=False))
+    theirs = MODELS.build(ASL)
+    v1, g1 = grads(lambda v: ours(v, y, avg_factor=x.shape[0]), x)
+    v2, g2 = grads(lambda v: theirs(v, y, avg_factor=x.shape[0]), x)
+    assert torch.allclose(v1, v2, rtol=1e-6)
+    assert torch.allclose(g1, g2, atol=1e-7)
+    # gamma+ > 0 and no clip: the positives' weight matters too.
+    x, y = make_batch(scale=2., seed=7)
+    for detached in (True, False):
+        loss = MODELS.build(dict(type='OfficialAsymmetricLoss', gamma_pos=1.,
+                                 gamma_neg=2., clip=0.,
+                                 detach_focusing_weight=detached))
+        _, g = grads(lambda v: loss(v, y, avg_factor=x.shape[0]), x)
+        want = ref_asl_grad(x.detach(), y, detached, 1., 2., 0.)
+        assert torch.allclose(g.double(), want, atol=1e-6)
+    with pytest.raises(ValueError, match='clip'):
+        MODELS.build(dict(type='OfficialAsymmetricLoss', clip=1.5))
+
+
 def test_ignore_wrapper_reductions_and_errors():
     x, y = make_batch()
     loss = MODELS.build(FOCAL)
