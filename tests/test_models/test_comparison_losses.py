@@ -361,6 +361,52 @@ def test_frequency_weights_formula():
         frequency_weights([1, 2], [1])
 
 
+def test_frequency_weight_alternatives():
+    pos, neg = [1, 3, 0, 2], [3, 1, 4, 0]
+    # PyTorch's pos_weight recipe: w+ = N / P, w- = 1 (absent side -> 0).
+    w_pos, w_neg = frequency_weights(pos, neg, 'pos_weight')
+    assert w_pos.tolist() == [3., 1 / 3, 0., 0.]
+    assert w_neg.tolist() == [1., 1., 1., 0.]
+    # power tempers the formula: 0.5 square-root, 0 unweighted.
+    b_pos, b_neg = frequency_weights(pos, neg)
+    s_pos, s_neg = frequency_weights(pos, neg, power=0.5)
+    assert torch.allclose(s_pos, b_pos.sqrt())
+    assert torch.allclose(s_neg, b_neg.sqrt())
+    u_pos, u_neg = frequency_weights(pos, neg, power=0.)
+    assert u_pos.tolist() == [1., 1., 0., 1.]
+    assert u_neg.tolist() == [1., 1., 1., 0.]
+    with pytest.raises(ValueError, match="'balanced', 'pos_weight'"):
+        frequency_weights(pos, neg, 'inverse')
+    with pytest.raises(ValueError, match='power'):
+        FrequencyWeightedBCELoss(formula='balanced', power=-1.)
+    # The loss and its config take the choice through to the weights.
+    loss = MODELS.build(dict(type='FrequencyWeightedBCELoss',
+                             formula='pos_weight', power=0.5))
+    loss.set_label_counts([1, 3], [3, 1])
+    assert torch.allclose(loss.pos_weight, torch.tensor([3**0.5, 3**-0.5]))
+    assert torch.allclose(loss.neg_weight, torch.ones(2))
+    x, y = make_batch(n=4, c=2, seed=8, ignore=False)
+    element = loss(x, y, reduction_override='none')
+    t = y.clamp(min=0)
+    want = (loss.pos_weight * t * torch.nn.functional.softplus(-x) +
+            loss.neg_weight * (1 - t) * torch.nn.functional.softplus(x))
+    want = want.masked_fill(y < 0, 0.)  # make_batch's one ignored entry
+    assert torch.allclose(element.double(), want.double(), atol=1e-6)
+
+
+def test_focal_alpha_alternatives_match_the_reference():
+    """alpha = 0.25 ([18], the configs) and 0.5 (both sides alike)."""
+    x, y = make_batch(scale=2., seed=9)
+    for alpha in (0.25, 0.5, 0.75):
+        loss = MODELS.build(dict(type='IgnoreLabelLoss',
+                                 loss=dict(type='FocalLoss', gamma=2.0,
+                                           alpha=alpha)))
+        v1, g1 = grads(lambda v: loss(v, y, avg_factor=x.shape[0]), x)
+        v2, g2 = grads(lambda v: ref_focal(v, y, alpha=alpha), x)
+        assert torch.allclose(v1.double(), v2, rtol=1e-5), alpha
+        assert torch.allclose(g1.double(), g2, atol=1e-6), alpha
+
+
 def ref_weighted_bce(X, Y, pos_counts, neg_counts):
     total = torch.zeros((), dtype=torch.float64)
     for i in range(X.shape[0]):
