@@ -9,5 +9,6 @@ from .paper import (BACKBONES, DATASETS, HAND_WRITTEN, LOSSES, TABLES,
 
 __all__ = [
     'BACKBONES', 'DATASETS', 'HAND_WRITTEN', 'LOSSES', 'TABLES', 'WEIGHTS',
-    'Run', 'Table', 'Weights', 'all_runs', 'generated_configs', 'render_ablation', 'render_cell'
+    'Run', 'Table', 'Weights', 'all_runs', 'generated_configs',
+    'render_ablation', 'render_cell'
 ]

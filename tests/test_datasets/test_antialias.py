@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torchvision.transforms.functional as TF
 from mmengine.config import Config
+from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 from sklearn.datasets import load_sample_images
 from torchvision.transforms import InterpolationMode
 
 import mmtwoway  # noqa: F401  (registers the transforms)
-from mmpretrain.registry import TRANSFORMS
 from mmtwoway.datasets.transforms import (AntialiasedRandomResizedCrop,
                                           AntialiasedResizeEdge,
                                           antialiased_resize)

@@ -36,7 +36,7 @@ def antialiased_resize(img: np.ndarray,
                        size: Tuple[int, int],
                        interpolation: str = 'bilinear',
                        backend: str = 'cv2') -> np.ndarray:
-    """Resize ``img`` to ``size`` = (width, height), antialiased when shrinking.
+    """Resize ``img`` to ``size`` = (width, height), antialiased if shrinking.
 
     Args:
         img (np.ndarray): ``(H, W)`` or ``(H, W, C)`` image.
