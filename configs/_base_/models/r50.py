@@ -1,5 +1,7 @@
 # ResNet-50 initialised from mmpretrain's ImageNet checkpoint (76.55 top-1),
-# global average pooling, and the two-way head (Tp = 4, Tn = 1).
+# global average pooling, and the two-way head (Tp = 4, Tn = 1). The Table 7
+# cells inherit r50_tv.py (torchvision's weights, as the authors); this
+# base keeps mmpretrain's weights as an option.
 # Offline: set `checkpoint` to a local .pth file.
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'  # noqa: E501
 model = dict(

@@ -1,6 +1,8 @@
 # ResNeXt-50 (32x4d) initialised from mmpretrain's ImageNet checkpoint
 # (77.90 top-1), global average pooling, and the two-way head (Tp = 4,
-# Tn = 1, buckets of M = 128). rx50_tv.py uses torchvision's weights instead.
+# Tn = 1, buckets of M = 128). The Table 7 cells inherit rx50_tv.py
+# (torchvision's weights, as the authors); this base keeps mmpretrain's
+# weights as an option.
 # Offline: --cfg-options model.backbone.init_cfg.checkpoint=/path/to/x.pth
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/resnext/resnext50_32x4d_b32x8_imagenet_20210429-56066e27.pth'  # noqa: E501
 model = dict(
