@@ -3,7 +3,7 @@
 #   tools/dist_train.sh configs/twoway_vaw_r50.py 4
 # Data under data/vaw/; docs/datasets.md gives the layout.
 _base_ = [
-    './_base_/models/r50.py',
+    './_base_/models/r50_tv.py',  # torchvision IMAGENET1K_V1, as the authors
     './_base_/datasets/vaw.py',
     './_base_/schedules/multilabel_40e.py',
     './_base_/default_runtime.py',

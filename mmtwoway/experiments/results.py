@@ -16,7 +16,8 @@ from typing import Dict, List, NamedTuple, Optional
 
 from mmengine.config import Config
 
-from .paper import BACKBONES, DATASETS, LOSSES, TABLES, Run, Table
+from .paper import (BACKBONES, DATASETS, LOSSES, TABLES, WEIGHTS, Run,
+                    Table)
 
 CLASS_KEY = 'multi-label/mAP@class'
 SAMPLE_KEY = 'multi-label/mAP@sample'
@@ -98,8 +99,8 @@ def _paper(value: Optional[float]) -> str:
     return MISSING if value is None else f'{value:.2f}'
 
 
-LEGEND = ('Each cell: measured (paper). — : not run yet, or not legible in '
-          'our copy of the paper. * : latest validation of a run that has '
+LEGEND = ('Each cell: measured (paper). — : not run yet, or blank in the '
+          'paper. * : latest validation of a run that has '
           'not finished its schedule.')
 
 
@@ -121,16 +122,38 @@ def render_table(table: Table, results: Dict[str, Result]) -> str:
     return '\n'.join(out)
 
 
-ZOO_HEADER = ('| Config | Loss | Backbone | Paper mAP@class | '
-              'Paper mAP@sample | Measured mAP@class | Measured mAP@sample |')
+ZOO_HEADER = ('| Config | Loss | Backbone | Initial weights | '
+              'Paper mAP@class | Paper mAP@sample | Measured mAP@class | '
+              'Measured mAP@sample |')
+_ZOO_COLUMNS = 8
 _ZOO_ROW = re.compile(r'^(\| \[[^]]+\]\([^)]+\) \|.*\|) [^|]+ \| [^|]+ \|$')
+
+
+def _weights(run: Run) -> str:
+    """The run's initial weights: the torchvision file, linked."""
+    backbone = run.cell[2] if run.cell is not None else run.base.split(
+        '_')[-1]
+    url = WEIGHTS[backbone].url
+    return f'[{url.rsplit("/", 1)[-1][:-len(".pth")]}]({url})'
 
 
 def _zoo_row(run: Run, label: str, results: Dict[str, Result]) -> str:
     result = results.get(run.name)
-    return (f'| [{run.name}](../{run.config}) | {label} | '
+    return (f'| [{run.name}](../{run.config}) | {label} | {_weights(run)} | '
             f'{_paper(run.paper[0])} | {_paper(run.paper[1])} | '
             f'{_measured(result, 0)} | {_measured(result, 1)} |')
+
+
+def _weights_table() -> List[str]:
+    """Backbone -> base, torchvision file and its ImageNet top-1."""
+    out = ['| Backbone | Model base | torchvision IMAGENET1K_V1 file | '
+           'ImageNet top-1 |', '|---|---|---|---|']
+    for backbone, weights in WEIGHTS.items():
+        out.append(f'| {BACKBONES[backbone]} | '
+                   f'`configs/_base_/models/{weights.base}.py` | '
+                   f'[{weights.url.rsplit("/", 1)[-1]}]({weights.url}) | '
+                   f'{weights.top1:.2f} |')
+    return out
 
 
 def render_zoo(results: Dict[str, Result]) -> str:
@@ -145,22 +168,28 @@ def render_zoo(results: Dict[str, Result]) -> str:
         'config with `tools/dist_train.sh CONFIG 4` (4 GPUs x 128 images, '
         'the paper\'s batch of 512); `python tools/ablation.py list TABLE` '
         'prints the command of each run. See docs/protocol.md.', '',
-        MISSING + ' : not run yet, or not legible in our copy of the paper. '
+        MISSING + ' : not run yet, or blank in the paper. '
         '* : latest validation of an unfinished run.', '',
-        'Initial weights (the first lines of '
-        '`configs/_base_/models/<backbone>.py` say which file): ResNet-50, '
-        'ResNeXt-50 and DenseNet-169 start from mmpretrain\'s ImageNet '
-        'checkpoints, RegNetY-32GF from torchvision\'s IMAGENET1K_V1. The '
-        'authors started every backbone from torchvision\'s weights: for '
-        'that, inherit `<backbone>_tv.py` instead, or add '
-        '`--cfg-options model.backbone.init_cfg.checkpoint='
-        'from-torchvision://<url or file>`. Offline, point '
-        '`model.backbone.init_cfg.checkpoint` at a local file.', ''
+        'Initial weights: every config below starts from torchvision\'s '
+        'IMAGENET1K_V1 weights, as the authors\' script does '
+        '(`pretrained=True`); the column names the file. The weights are '
+        'renamed to mmpretrain\'s keys while loading '
+        '(`from-torchvision://`). Offline, add `--cfg-options '
+        'model.backbone.init_cfg.checkpoint=from-torchvision:///path/to/'
+        'file.pth`. The classifier is a fresh linear layer with PyTorch\'s '
+        'default init (`TorchDefault`).', ''
+    ] + _weights_table() + [
+        '', 'mmpretrain\'s own ImageNet checkpoints (ResNet-50 76.55, '
+        'ResNeXt-50 77.90, DenseNet-169 76.08 top-1) remain an option: '
+        'inherit `configs/_base_/models/{r50,rx50,d169}.py` instead of the '
+        '`_tv` base, or add `--cfg-options model.backbone.init_cfg.'
+        'checkpoint=<mmpretrain URL or file>` (the URLs are in those '
+        'bases). See docs/backbones_and_transfer.md.', ''
     ]
     seven = TABLES['table7']
     for dataset, (name, classes) in DATASETS.items():
         out += [f'## Table 7 — {name} ({classes} classes)', '', ZOO_HEADER,
-                '|---' * 7 + '|']
+                '|---' * _ZOO_COLUMNS + '|']
         for run in seven.runs:
             loss, cell_dataset, backbone = run.cell
             if cell_dataset == dataset:
@@ -174,7 +203,7 @@ def render_zoo(results: Dict[str, Result]) -> str:
         out += [f'## {table.title} (MS-COCO, ResNet-50)', '',
                 ZOO_HEADER.replace('| Loss | Backbone |',
                                    f'| {table.row_header} | |'),
-                '|---' * 7 + '|']
+                '|---' * _ZOO_COLUMNS + '|']
         for run in table.runs:
             out.append(_zoo_row(run, f'{run.row} | {run.col}', results))
         out.append('')

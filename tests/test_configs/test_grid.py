@@ -14,7 +14,7 @@ from mmpretrain.structures import DataSample
 
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.experiments import (BACKBONES, DATASETS, HAND_WRITTEN, LOSSES,
-                                  TABLES, all_runs)
+                                  TABLES, WEIGHTS, all_runs)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CELLS = [r for r in TABLES['table7'].runs]
@@ -43,12 +43,32 @@ def configs():
 
 @pytest.fixture(scope='module')
 def model_bases():
-    """configs/_base_/models/{backbone}.py: backbone -> Config."""
+    """The model base of each backbone's cells (torchvision's weights):
+    backbone -> Config."""
     return {
         b: Config.fromfile(
-            osp.join(ROOT, 'configs', '_base_', 'models', f'{b}.py'))
+            osp.join(ROOT, 'configs', '_base_', 'models',
+                     f'{WEIGHTS[b].base}.py'))
         for b in BACKBONES
     }
+
+
+def test_every_cell_starts_from_torchvision_weights(configs, model_bases):
+    """IMAGENET1K_V1 for all four backbones, as the authors' script; the
+    mmpretrain-weight bases stay for other uses."""
+    for backbone, weights in WEIGHTS.items():
+        init = model_bases[backbone].model.backbone.init_cfg
+        assert init.type == 'Pretrained' and init.prefix == 'backbone'
+        assert init.checkpoint == 'from-torchvision://' + weights.url
+        mmpretrain_base = osp.join(ROOT, 'configs', '_base_', 'models',
+                                   f'{backbone}.py')
+        assert osp.isfile(mmpretrain_base)
+    for run in CELLS + ABLATIONS:
+        if run.name not in configs:
+            continue
+        backbone = (run.cell or run.base.split('_'))[-1]
+        assert configs[run.name].model.backbone.init_cfg.checkpoint == \
+            'from-torchvision://' + WEIGHTS[backbone].url, run.name
 
 
 def loss_base(loss):
@@ -92,9 +112,15 @@ def check_protocol(cfg, name):
     assert loader.sampler == dict(type='DefaultSampler', shuffle=True)
     assert cfg.default_hooks.sampler_seed.type == 'DistSamplerSeedHook'
     names = [t['type'] for t in loader.dataset.pipeline]
-    assert {'RandomResizedCrop', 'RandomFlip', 'ColorJitter',
+    # Antialiased resizing, as the authors' torchvision-on-PIL transforms.
+    assert {'AntialiasedRandomResizedCrop', 'RandomFlip', 'ColorJitter',
             'Lighting'} <= set(names), (name, names)
+    test_names = [t['type'] for t in cfg.val_dataloader.dataset.pipeline]
+    assert 'AntialiasedResizeEdge' in test_names, (name, test_names)
     assert 'mmtwoway' in cfg.custom_imports.imports
+    # The authors' fresh nn.Linear: PyTorch's default init.
+    assert cfg.model.head.init_cfg == dict(type='TorchDefault',
+                                           layer='Linear'), name
 
 
 @pytest.mark.parametrize('dataset', list(DATASETS))

@@ -66,6 +66,8 @@ def test_protocol_of_section_4_4(loss):
         'Kaiming', 'Constant']
     assert cfg.model.head.type == HEADS[loss]
     assert cfg.model.head.num_classes == 1000
+    assert cfg.model.head.init_cfg == dict(type='TorchDefault',
+                                           layer='Linear')
     optim = cfg.optim_wrapper
     assert optim.optimizer.lr == 0.1 and optim.paramwise_cfg is None
     assert optim.optimizer.momentum == 0.9 and optim.optimizer.nesterov

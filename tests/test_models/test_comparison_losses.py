@@ -251,6 +251,86 @@ def test_asl_matches_reference_and_ignores():
     assert (g1[y < 0] == 0).all()
 
 
+def ref_asl_grad(X, Y, detached, gamma_pos=0., gamma_neg=4., clip=0.05):
+    """d(ASL)/dx written out per entry (float64), not through autograd.
+
+    With p = s(x), p_m = max(p - m, 0) and the focusing weight w:
+    positive: w = (1-p)^g+, d(-log p)/dx = -(1 - p);
+    negative: w = p_m^g-, d(-log(1 - p_m))/dx = p (1-p) / (1 - p_m) if
+    p > m else 0. Official ASL (detached): w times that. mmpretrain's
+    (weight in the graph) adds (dw/dx) * loss.
+    """
+    n = X.shape[0]
+    grad = torch.zeros_like(X)
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            y = Y[i, j].item()
+            if y < 0:
+                continue
+            p = 1 / (1 + torch.exp(-X[i, j]))
+            if y > 0:
+                w = (1 - p)**gamma_pos
+                g = -w * (1 - p)
+                if not detached and gamma_pos > 0:
+                    dw = -gamma_pos * (1 - p)**(gamma_pos - 1) * p * (1 - p)
+                    g = g + dw * -torch.log(p)
+            else:
+                if p <= clip:
+                    continue  # p_m = 0: no loss, no gradient
+                p_m = p - clip
+                w = p_m**gamma_neg
+                g = w * p * (1 - p) / (1 - p_m)
+                if not detached:
+                    dw = gamma_neg * p_m**(gamma_neg - 1) * p * (1 - p)
+                    g = g + dw * -torch.log(1 - p_m)
+            grad[i, j] = g / n
+    return grad
+
+
+@pytest.mark.parametrize('detached', [True, False])
+def test_official_asl_both_gradients_against_float64(detached):
+    x, y = make_batch(scale=2., seed=5)
+    loss = MODELS.build(dict(type='OfficialAsymmetricLoss', gamma_pos=0.0,
+                             gamma_neg=4.0, clip=0.05,
+                             detach_focusing_weight=detached))
+    value, grad = grads(lambda v: loss(v, y, avg_factor=x.shape[0]), x)
+    # The value does not depend on where the gradient flows.
+    assert torch.allclose(value.double(), ref_asl(x.detach(), y), rtol=1e-5)
+    want = ref_asl_grad(x.detach(), y, detached)
+    assert torch.allclose(grad.double(), want, atol=1e-6), \
+        (grad.double() - want).abs().max()
+    assert (grad[y < 0] == 0).all()
+    # The two gradients really differ (hard negatives), and only on
+    # negatives with p > m when gamma+ = 0.
+    other = ref_asl_grad(x.detach(), y, not detached)
+    differs = (want - other).abs() > 1e-6
+    assert differs.any()
+    p = torch.sigmoid(x.detach())
+    assert not (differs & ((y != 0) | (p <= 0.05))).any()
+
+
+def test_official_asl_weight_in_the_graph_is_mmpretrains():
+    x, y = make_batch(scale=2., seed=6)
+    ours = MODELS.build(dict(type='OfficialAsymmetricLoss',
+                             detach_focusing_weight=False))
+    theirs = MODELS.build(ASL)
+    v1, g1 = grads(lambda v: ours(v, y, avg_factor=x.shape[0]), x)
+    v2, g2 = grads(lambda v: theirs(v, y, avg_factor=x.shape[0]), x)
+    assert torch.allclose(v1, v2, rtol=1e-6)
+    assert torch.allclose(g1, g2, atol=1e-7)
+    # gamma+ > 0 and no clip: the positives' weight matters too.
+    x, y = make_batch(scale=2., seed=7)
+    for detached in (True, False):
+        loss = MODELS.build(dict(type='OfficialAsymmetricLoss', gamma_pos=1.,
+                                 gamma_neg=2., clip=0.,
+                                 detach_focusing_weight=detached))
+        _, g = grads(lambda v: loss(v, y, avg_factor=x.shape[0]), x)
+        want = ref_asl_grad(x.detach(), y, detached, 1., 2., 0.)
+        assert torch.allclose(g.double(), want, atol=1e-6)
+    with pytest.raises(ValueError, match='clip'):
+        MODELS.build(dict(type='OfficialAsymmetricLoss', clip=1.5))
+
+
 def test_ignore_wrapper_reductions_and_errors():
     x, y = make_batch()
     loss = MODELS.build(FOCAL)
@@ -279,6 +359,52 @@ def test_frequency_weights_formula():
                                               dtype=torch.float64))
     with pytest.raises(ValueError):
         frequency_weights([1, 2], [1])
+
+
+def test_frequency_weight_alternatives():
+    pos, neg = [1, 3, 0, 2], [3, 1, 4, 0]
+    # PyTorch's pos_weight recipe: w+ = N / P, w- = 1 (absent side -> 0).
+    w_pos, w_neg = frequency_weights(pos, neg, 'pos_weight')
+    assert w_pos.tolist() == [3., 1 / 3, 0., 0.]
+    assert w_neg.tolist() == [1., 1., 1., 0.]
+    # power tempers the formula: 0.5 square-root, 0 unweighted.
+    b_pos, b_neg = frequency_weights(pos, neg)
+    s_pos, s_neg = frequency_weights(pos, neg, power=0.5)
+    assert torch.allclose(s_pos, b_pos.sqrt())
+    assert torch.allclose(s_neg, b_neg.sqrt())
+    u_pos, u_neg = frequency_weights(pos, neg, power=0.)
+    assert u_pos.tolist() == [1., 1., 0., 1.]
+    assert u_neg.tolist() == [1., 1., 1., 0.]
+    with pytest.raises(ValueError, match="'balanced', 'pos_weight'"):
+        frequency_weights(pos, neg, 'inverse')
+    with pytest.raises(ValueError, match='power'):
+        FrequencyWeightedBCELoss(formula='balanced', power=-1.)
+    # The loss and its config take the choice through to the weights.
+    loss = MODELS.build(dict(type='FrequencyWeightedBCELoss',
+                             formula='pos_weight', power=0.5))
+    loss.set_label_counts([1, 3], [3, 1])
+    assert torch.allclose(loss.pos_weight, torch.tensor([3**0.5, 3**-0.5]))
+    assert torch.allclose(loss.neg_weight, torch.ones(2))
+    x, y = make_batch(n=4, c=2, seed=8, ignore=False)
+    element = loss(x, y, reduction_override='none')
+    t = y.clamp(min=0)
+    want = (loss.pos_weight * t * torch.nn.functional.softplus(-x) +
+            loss.neg_weight * (1 - t) * torch.nn.functional.softplus(x))
+    want = want.masked_fill(y < 0, 0.)  # make_batch's one ignored entry
+    assert torch.allclose(element.double(), want.double(), atol=1e-6)
+
+
+def test_focal_alpha_alternatives_match_the_reference():
+    """alpha = 0.25 ([18], the configs) and 0.5 (both sides alike)."""
+    x, y = make_batch(scale=2., seed=9)
+    for alpha in (0.25, 0.5, 0.75):
+        loss = MODELS.build(dict(type='IgnoreLabelLoss',
+                                 loss=dict(type='FocalLoss', gamma=2.0,
+                                           alpha=alpha)))
+        v1, g1 = grads(lambda v: loss(v, y, avg_factor=x.shape[0]), x)
+        v2, g2 = grads(lambda v: ref_focal(v, y, alpha=alpha), x)
+        assert torch.allclose(v1.double(), v2, rtol=1e-5), alpha
+        assert torch.allclose(g1.double(), g2, atol=1e-6), alpha
 
 
 def ref_weighted_bce(X, Y, pos_counts, neg_counts):

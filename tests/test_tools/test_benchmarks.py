@@ -103,8 +103,14 @@ def test_unknown_or_broken_loss_is_reported_not_run(lb):
     assert why and 'NoSuchLoss' in why
     setting = lb.SETTINGS['default']
     losses = lb.finetune_losses(setting)
-    assert len(losses) == 7
+    assert len(losses) == 8
     assert losses['two-way']['bucket_size'] == setting.bucket
+    # Both ASL variants: the official gradient (the configs') and
+    # mmpretrain's, with the focusing weight in the graph.
+    assert losses['ASL']['type'] == 'OfficialAsymmetricLoss'
+    assert losses['ASL']['detach_focusing_weight'] is True
+    assert losses['ASL, weight in the graph (mmpretrain)']['loss'][
+        'type'] == 'AsymmetricLoss'
     for loss in losses.values():  # every loss of the protocol is built here
         assert lb.unavailable(loss) is None
 

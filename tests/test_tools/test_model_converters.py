@@ -127,6 +127,7 @@ def test_tool_maps_every_key_and_features_match(torchvision_file, tmp_path,
 
 @pytest.mark.parametrize('base, arch, backbone', [
     ('r50_tv', 'resnet50', {}),
+    ('rx50_tv', 'resnext50_32x4d', {}),
     ('d169_tv', 'densenet169', {}),
     ('regnety32gf', 'regnet_y_400mf', dict(arch='regnet_y_400mf')),
 ])

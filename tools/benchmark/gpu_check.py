@@ -59,9 +59,9 @@ def shrink(cfg: Config, batch: int, workers: int,
         if crop is None:
             continue
         for step in loader.dataset.pipeline:  # smoke: tiny images
-            if step['type'] == 'RandomResizedCrop':
+            if step['type'].endswith('RandomResizedCrop'):
                 step['scale'] = crop
-            elif step['type'] == 'ResizeEdge':
+            elif step['type'].endswith('ResizeEdge'):
                 step['scale'] = crop + crop // 7
             elif step['type'] == 'CenterCrop':
                 step['crop_size'] = crop

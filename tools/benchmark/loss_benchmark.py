@@ -167,8 +167,10 @@ def finetune_losses(setting: Setting) -> Dict[str, dict]:
     two-way and multi-similarity, gamma = 2 for focal, gamma+ = 0,
     gamma- = 4, m = 0.05 for ASL; BCE weighted by the training set's class
     frequencies [25] (counted on the train mosaics by mmtwoway's
-    ``ClassFrequencyHook``, see :data:`LOSS_HOOKS`). mmpretrain's focal and
-    ASL treat every entry as
+    ``ClassFrequencyHook``, see :data:`LOSS_HOOKS`). 'ASL' is the official
+    implementation's gradient (focusing weight detached, as the Table 7
+    configs); 'ASL, weight in the graph (mmpretrain)' is mmpretrain's
+    ``AsymmetricLoss``. mmpretrain's focal and ASL treat every entry as
     labelled, so they are wrapped in mmtwoway's ignore-label wrapper (the
     mosaics have no ignored entries, but this is how mmtwoway uses them).
 
@@ -186,9 +188,12 @@ def finetune_losses(setting: Setting) -> Dict[str, dict]:
         'BCE, frequency-weighted': dict(type='FrequencyWeightedBCELoss'),
         'focal': dict(type='IgnoreLabelLoss',
                       loss=dict(type='FocalLoss', gamma=2.0, alpha=0.25)),
-        'ASL': dict(type='IgnoreLabelLoss',
-                    loss=dict(type='AsymmetricLoss', gamma_pos=0.0,
-                              gamma_neg=4.0, clip=0.05)),
+        'ASL': dict(type='OfficialAsymmetricLoss', gamma_pos=0.0,
+                    gamma_neg=4.0, clip=0.05, detach_focusing_weight=True),
+        'ASL, weight in the graph (mmpretrain)': dict(
+            type='IgnoreLabelLoss',
+            loss=dict(type='AsymmetricLoss', gamma_pos=0.0, gamma_neg=4.0,
+                      clip=0.05)),
         'multi-similarity': dict(type='MultiSimilarityLoss', tp=4.0,
                                  tn=1.0, bucket_size=setting.bucket),
     }
@@ -208,11 +213,11 @@ def pretrain_heads(setting: Setting) -> Dict[str, dict]:
         'two-way': dict(type='TwoWayLinearClsHead',
                         loss=dict(type='TwoWayLoss', tp=4.0, tn=1.0,
                                   bucket_size=setting.bucket), **common),
+        # As configs/imagenet/asl_in1k_r50.py: the official ASL gradient.
         'ASL': dict(type='TwoWayLinearClsHead',
-                    loss=dict(type='IgnoreLabelLoss',
-                              loss=dict(type='AsymmetricLoss',
-                                        gamma_pos=0.0, gamma_neg=4.0,
-                                        clip=0.05)), **common),
+                    loss=dict(type='OfficialAsymmetricLoss', gamma_pos=0.0,
+                              gamma_neg=4.0, clip=0.05,
+                              detach_focusing_weight=True), **common),
     }
 
 

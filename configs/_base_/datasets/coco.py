@@ -22,7 +22,12 @@ lighting = dict(
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0)),
+    # Antialiased when shrinking (cv2 INTER_AREA), as the authors'
+    # torchvision RandomResizedCrop / Resize on PIL images are.
+    dict(
+        type='AntialiasedRandomResizedCrop',
+        scale=224,
+        crop_ratio_range=(0.08, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     # Lighting casts its result back to the input dtype without clipping:
@@ -35,7 +40,7 @@ train_pipeline = [
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short'),
+    dict(type='AntialiasedResizeEdge', scale=256, edge='short'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]

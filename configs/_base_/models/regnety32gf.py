@@ -18,5 +18,8 @@ model = dict(
         type='TwoWayLinearClsHead',
         num_classes=80,
         in_channels=3712,
-        loss=dict(type='TwoWayLoss', tp=4.0, tn=1.0, bucket_size=128)),
+        loss=dict(type='TwoWayLoss', tp=4.0, tn=1.0, bucket_size=128),
+        # A fresh nn.Linear as the authors' script makes it: PyTorch's
+        # default init (Kaiming-uniform weights, uniform bias).
+        init_cfg=dict(type='TorchDefault', layer='Linear')),
 )

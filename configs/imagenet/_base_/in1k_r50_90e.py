@@ -21,7 +21,8 @@ data_preprocessor = dict(num_classes=1000)
 
 # ResNet-50 of the multi-label configs, randomly initialised as
 # torchvision's resnet50() that the authors' code builds on: Kaiming-normal
-# convolutions, unit batch-norm scales, no zero-init of residual branches.
+# convolutions, unit batch-norm scales, no zero-init of residual branches,
+# and PyTorch's default nn.Linear init for the classifier (TorchDefault).
 # The leaf configs add the head type and loss.
 checkpoint = None  # r50.py's ImageNet weights are not used
 model = dict(
@@ -31,7 +32,11 @@ model = dict(
             dict(type='Kaiming', layer=['Conv2d']),
             dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
         ]),
-    head=dict(_delete_=True, num_classes=1000, in_channels=2048),
+    head=dict(
+        _delete_=True,
+        num_classes=1000,
+        in_channels=2048,
+        init_cfg=dict(type='TorchDefault', layer='Linear')),
 )
 
 # mmpretrain's ImageNet: data/imagenet/{train,val}/<wnid>/*.JPEG, or the

@@ -45,7 +45,12 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
         thr (float | Sequence[float], optional): logit threshold(s).
         calibration (str, optional): a calibration JSON file written by
             ``tools/calibrate.py``; its class count must be C.
-        init_cfg (dict, optional): weight initialisation config.
+        init_cfg (dict, optional): weight initialisation config. Defaults
+            to mmpretrain's Normal(std 0.01) weights and zero bias; the
+            paper's configs (``configs/_base_/models/*.py``) set
+            ``dict(type='TorchDefault', layer='Linear')``, PyTorch's default
+            ``nn.Linear`` init as in the authors' script
+            (:mod:`mmtwoway.models.weight_init`).
     """
 
     def __init__(self,

@@ -1,3 +1,4 @@
+from .asymmetric_loss import OfficialAsymmetricLoss
 from .bucket_loss import BucketLoss
 from .freq_bce_loss import FrequencyWeightedBCELoss, frequency_weights
 from .ignore_label_loss import (ElementwiseLabelledLoss, IgnoreLabelLoss,
@@ -9,5 +10,6 @@ from .two_way_loss import TwoWayLoss, two_way_loss
 __all__ = [
     'TwoWayLoss', 'two_way_loss', 'BucketLoss', 'NormalizedSoftmaxLoss',
     'MultiSimilarityLoss', 'ElementwiseLabelledLoss', 'IgnoreLabelLoss',
-    'reduce_labelled', 'FrequencyWeightedBCELoss', 'frequency_weights'
+    'reduce_labelled', 'FrequencyWeightedBCELoss', 'frequency_weights',
+    'OfficialAsymmetricLoss'
 ]
