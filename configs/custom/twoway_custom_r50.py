@@ -1,5 +1,5 @@
 # Two-way loss, ResNet-50, on YOUR OWN multi-label data: a template.
-# Copy it and set the five values under "Your data"; nothing else is needed.
+# Copy it and set the values under "Your data"; nothing else is needed.
 #
 # Each split is a CSV file with a header row (README, "Your own data"):
 #

@@ -165,8 +165,9 @@ def export_onnx(model: nn.Module,
     """Write ``model`` (from :func:`mmtwoway.apis.load_model`) as ONNX.
 
     The head's decision is put in the graph when it is a thresholds or
-    relative rule. The file is checked with ``onnx.checker`` and the graph
-    run once by onnxruntime against PyTorch on a random input.
+    relative rule. The model is moved to the CPU (in place) to export. The
+    file is checked with ``onnx.checker`` and the graph run once by
+    onnxruntime against PyTorch on a random input.
 
     Args:
         model: A loaded classifier, with ``_config`` (for the test

@@ -1,7 +1,6 @@
 """tools/deployment/export_onnx.py on a real (tiny) training run: the
 onnxruntime graph against the PyTorch model on real demo images, its
 metadata, and the README's onnxruntime snippet."""
-import json
 import math
 import os.path as osp
 import re

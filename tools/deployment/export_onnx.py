@@ -1,12 +1,14 @@
 """Export a trained model, with its calibrated decision, to ONNX.
 
-    python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx \\
-        [--calibration FILE] [--opset N] [--cfg-options KEY=VALUE ...]
+    python tools/deployment/export_onnx.py CONFIG CHECKPOINT \\
+        --out model.onnx [--calibration FILE] [--opset N] \\
+        [--cfg-options KEY=VALUE ...]
 
 The ONNX model takes the image tensor after the config's preprocessing:
 input ``"input"``, float32 ``(N, 3, H, W)`` with a dynamic batch size N,
 the image decoded as OpenCV does, passed through the config's test pipeline
-(e.g. short edge 256, center crop 224; H and W are then fixed), in the
+(e.g. short edge 256 and center crop 224: H = W = 224; a pipeline without
+a fixed-size crop or resize, like the demo's, takes any H and W), in the
 model's channel order (RGB when the data preprocessor has ``to_rgb``) and
 normalised as ``(pixel - mean) / std``. Outputs: ``logits`` (float32
 (N, C)) and, with a calibration file (``--calibration``, or the config's
