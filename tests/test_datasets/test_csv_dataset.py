@@ -1,5 +1,6 @@
 """MultiLabelCsvDataset on CSV / TSV files written as a user would."""
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -191,3 +192,20 @@ def test_missing_file_and_missing_images(tmp_path):
     assert ds.CLASSES == ('cat', 'dog')
     with pytest.raises(ValueError, match='missing_images must be one of'):
         build(tmp_path, missing_images='ignore')
+
+
+def test_the_readme_excerpt(tmp_path):
+    """The CSV of the README's "Your own data" means what the README says."""
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    with open(osp.join(root, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    section = readme.split('## Your own data', 1)[1]
+    text = re.search(r'```\n\s*(image,labels.*?)```', section, re.S).group(1)
+    text = '\n'.join(line.strip() for line in text.splitlines()) + '\n'
+    write(tmp_path, 'train.csv', text,
+          images=('beach/0001.jpg', 'beach/0002.jpg', 'park/0107.jpg'))
+    ds = build(tmp_path)
+    assert ds.CLASSES == ('dog', 'person', 'sea', 'sky')
+    scores = [ds.get_data_info(i)['gt_score'].tolist() for i in range(3)]
+    assert scores == [[0, 1, 1, 1], [-1, -1, 1, -1], [0, 0, -1, -1]]
+    assert ds.get_data_info(1)['photographer'] == 'bob'
