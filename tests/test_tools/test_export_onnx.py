@@ -1,6 +1,7 @@
 """tools/deployment/export_onnx.py on a real (tiny) training run: the
 onnxruntime graph against the PyTorch model on real demo images, its
 metadata, and the README's onnxruntime snippet."""
+import json
 import math
 import os.path as osp
 import re
@@ -194,3 +195,40 @@ def test_export_errors(run, tmp_path):
             '--calibration', other
         ])
     assert not osp.exists(tmp_path / 'm.onnx')
+
+
+def test_fixed_size_pipeline(run, cal_file, tmp_path):
+    """A test pipeline that resizes and crops (as the paper configs do):
+    the graph's height and width are fixed, the metadata says how the
+    image is made, and the rebuilt pipeline (tuples included) gives
+    PyTorch's predictions."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(run.config)
+    cfg.test_dataloader.dataset.pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='ResizeEdge', scale=40, edge='short'),
+        dict(type='CenterCrop', crop_size=(36, 28)),  # (w, h)
+        dict(type='PackInputs')
+    ]
+    config = str(tmp_path / 'cropped.py')
+    cfg.dump(config)
+    path = str(tmp_path / 'cropped.onnx')
+    printed = run_main('deployment/export_onnx', [
+        config, run.checkpoint, '--out', path, '--calibration', cal_file
+    ])
+    assert ('"input": float32 (N, 3, 28, 36): image short edge resized to '
+            '40, center-cropped to 28x36; RGB') in printed
+    pre = read_metadata(path)['preprocessing']
+    assert pre['size'] == pre['center_crop'] == [28, 36]
+    assert pre['resize_short_edge'] == 40 and pre['other_transforms'] == []
+    dims = onnx.load(path).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[1:]] == [3, 28, 36]
+    images = run.val_images()[:8]
+    ref, got = tmp_path / 'torch.json', tmp_path / 'onnx.json'
+    run_main('predict', [config, run.checkpoint] + images +
+             ['--thresholds', cal_file, '--out', ref])
+    run_main('predict', ['--onnx', path] + images + ['--out', got])
+    ref, got = json.loads(ref.read_text()), json.loads(got.read_text())
+    for a, b in zip(ref['predictions'], got['predictions']):
+        assert a['labels'] == b['labels']
+        assert b['scores'] == pytest.approx(a['scores'], abs=1e-4)
