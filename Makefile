@@ -9,11 +9,12 @@ export MPLBACKEND := Agg
 
 install: $(STAMP)
 
-$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/torch.txt
+$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/torch.txt \
+		requirements/deploy.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade 'pip>=23'
 	$(BIN)/python -m pip install -q -r requirements/torch.txt
-	$(BIN)/python -m pip install -q -e '.[tests]'
+	$(BIN)/python -m pip install -q -e '.[tests,deploy]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -43,6 +43,10 @@ setup(
     install_requires=read_requirements('runtime') + [
         mmcv_requirement(), 'torch>=1.13', 'torchvision'
     ],
-    extras_require={'tests': read_requirements('tests')},
+    extras_require={
+        'tests': read_requirements('tests'),
+        # ONNX export and onnxruntime inference (tools/deployment/).
+        'deploy': read_requirements('deploy'),
+    },
     zip_safe=False,
 )

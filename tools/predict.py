@@ -2,6 +2,8 @@
 
     python tools/predict.py CONFIG CHECKPOINT IMAGE_OR_FOLDER... \\
         [--out results.json|results.csv] [--thresholds FILE | --topk K]
+    python tools/predict.py --onnx model.onnx IMAGE_OR_FOLDER... \\
+        [--out results.json|results.csv] [--thresholds FILE | --topk K]
 
 Prints one line per image, ``path: label (score), ...`` (scores are the
 head's logits), and writes every image's labels and class scores to
@@ -12,7 +14,12 @@ calibration file given by ``--thresholds`` (written by
 else top-k, which the tool then says is uncalibrated.
 
 The images run through mmpretrain's ``ImageClassificationInferencer`` with
-the config's test pipeline, which also shows the progress bar.
+the config's test pipeline, which also shows the progress bar. With
+``--onnx`` (a model from ``tools/deployment/export_onnx.py``) they run
+through onnxruntime instead, after the same pipeline (recorded in the
+model's metadata), and the labels are the graph's ``labels`` output (its
+calibrated rule) unless ``--thresholds`` or ``--topk`` is given; the output
+has the same format.
 """
 import argparse
 import csv
@@ -31,10 +38,30 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+    # Two forms: CONFIG CHECKPOINT IMAGES... or --onnx MODEL IMAGES...; the
+    # first pass only finds out which.
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument('--onnx')
+    onnx = first.parse_known_args(argv)[0].onnx is not None
     parser = argparse.ArgumentParser(
         description='Print (and save) the labels a model predicts for '
-        'images')
-    add_model_arguments(parser)
+        'images',
+        usage='%(prog)s CONFIG CHECKPOINT IMAGE... [options]\n'
+        '       %(prog)s --onnx MODEL.onnx IMAGE... [options]')
+    if onnx:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument(
+            '--thresholds',
+            help='calibration file from tools/calibrate.py (overrides the '
+            "model's decision)")
+        group.add_argument(
+            '--topk', type=int, help='predict the K best classes per image')
+    else:
+        add_model_arguments(parser)
+    parser.add_argument(
+        '--onnx',
+        help='run this ONNX model (from tools/deployment/export_onnx.py) '
+        'with onnxruntime instead of CONFIG CHECKPOINT')
     parser.add_argument(
         'inputs', nargs='+', help='image files and/or folders of images')
     parser.add_argument(
@@ -99,25 +126,39 @@ def write(out: str, results: List[Dict], classes: List[str],
 def main(argv: Sequence[str] = None) -> None:
     args = parse_args(argv)
     images = find_images(args.inputs)
-    model = model_from_args(args)
-    classes = model_classes(model)
-    rule = getattr(model.head, 'decision', None)
-    decision = describe_decision(model)
+    if args.onnx:
+        # Imported here: the PyTorch path does not need onnxruntime.
+        from mmtwoway.deployment import OnnxClassifier
+        runner = OnnxClassifier(args.onnx, args.thresholds, args.topk)
+        classes, rule = runner.classes, runner.decision
+        decision = runner.describe()
+        source = runner.meta['source']
+        header = dict(config=source.get('config'),
+                      checkpoint=source.get('checkpoint'), onnx=args.onnx)
+    else:
+        model = model_from_args(args)
+        classes = model_classes(model)
+        rule = getattr(model.head, 'decision', None)
+        decision = describe_decision(model)
+        header = dict(config=args.config, checkpoint=args.checkpoint)
     print(f'Labels: {decision}')
     if rule is not None and rule.rule == 'topk' and args.topk is None:
+        where = ('export the model with --calibration FILE' if args.onnx
+                 else 'set model.head.calibration')
         print('No calibration file is set: the labels are the top-'
               f'{rule.k} classes, not a calibrated decision. Run '
-              'tools/calibrate.py and pass --thresholds FILE (or set '
-              'model.head.calibration).')
-    results = predict_images(model, images, args.batch_size)
+              f'tools/calibrate.py and pass --thresholds FILE (or {where}).')
+    if args.onnx:
+        results = runner.predict(images, args.batch_size)
+    else:
+        results = predict_images(model, images, args.batch_size)
     for r in results:
         labels = ', '.join(f'{name} ({score:.3f})' for name, score in zip(
             r['labels'], r['label_scores']))
         print(f'{r["image"]}: {labels or "(no label)"}')
     if args.out:
         write(args.out, results, classes,
-              dict(config=args.config, checkpoint=args.checkpoint,
-                   decision=decision, classes=classes))
+              dict(header, decision=decision, classes=classes))
         print(f'{len(results)} predictions written to {args.out}')
 
 

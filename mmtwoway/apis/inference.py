@@ -2,6 +2,7 @@
 import sys
 from typing import Dict, List, Sequence
 
+import torch
 from mmengine.model import BaseModel
 
 from .model import model_classes
@@ -45,16 +46,32 @@ def predict_images(model: BaseModel,
                              batch_size=batch_size)
     finally:
         progress.disable_progress_bar = shown
-    results = []
-    for path, sample in zip(images, samples):
-        scores = sample.pred_score.float().cpu()
-        labels = sorted(sample.pred_label.cpu().tolist(),
-                        key=lambda c: -float(scores[c]))
-        results.append(
-            dict(
-                image=path,
-                labels=[classes[c] for c in labels],
-                label_indices=labels,
-                label_scores=[float(scores[c]) for c in labels],
-                scores=scores.tolist()))
-    return results
+    return [
+        prediction(path, sample.pred_score, sample.pred_label.tolist(),
+                   classes) for path, sample in zip(images, samples)
+    ]
+
+
+def prediction(image: str, scores: torch.Tensor, label_indices: List[int],
+               classes: Sequence[str]) -> Dict:
+    """One image's result, as :func:`predict_images` (and the ONNX path of
+    ``tools/predict.py``) return it.
+
+    Args:
+        image: The image path.
+        scores: Its (C, ) class scores.
+        label_indices: The decided classes.
+        classes: The C class names.
+
+    Returns:
+        dict: ``image``, ``labels`` (names, highest score first),
+        ``label_indices``, ``label_scores`` and ``scores`` (all C).
+    """
+    scores = torch.as_tensor(scores).float().cpu()
+    labels = sorted(label_indices, key=lambda c: -float(scores[c]))
+    return dict(
+        image=image,
+        labels=[classes[c] for c in labels],
+        label_indices=labels,
+        label_scores=[float(scores[c]) for c in labels],
+        scores=scores.tolist())

@@ -1,5 +1,6 @@
 from . import transforms  # noqa: F401  (registers the transforms)
 from .coco import CocoMultiLabel
+from .csv_dataset import MultiLabelCsvDataset
 from .instance import InstanceDataset
 from .vaw import VAW
 from .vispr import VISPR
@@ -7,6 +8,6 @@ from .voc import VOCMultiLabel
 from .wider import WIDERAttribute
 
 __all__ = [
-    'CocoMultiLabel', 'InstanceDataset', 'VAW', 'VISPR', 'VOCMultiLabel',
-    'WIDERAttribute'
+    'CocoMultiLabel', 'InstanceDataset', 'MultiLabelCsvDataset', 'VAW',
+    'VISPR', 'VOCMultiLabel', 'WIDERAttribute'
 ]

@@ -114,3 +114,17 @@ def calibration(run: DemoRun) -> tuple:
                            [run.config, run.checkpoint, '--out', path])
         _RUN['calibration'] = (path, printed)
     return _RUN['calibration']
+
+
+def onnx_model(run: DemoRun, calibrated: bool = True) -> tuple:
+    """The run's checkpoint exported by tools/deployment/export_onnx.py
+    (made once), with the calibration file's rule in the graph or logits
+    only, and what the tool printed."""
+    key = 'onnx' if calibrated else 'onnx_logits'
+    if key not in _RUN:
+        path = osp.join(run.work_dir, f'{key}.onnx')
+        argv = [run.config, run.checkpoint, '--out', path]
+        if calibrated:
+            argv += ['--calibration', calibration(run)[0]]
+        _RUN[key] = (path, run_main('deployment/export_onnx', argv))
+    return _RUN[key]

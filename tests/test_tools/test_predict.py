@@ -3,11 +3,13 @@ model from a real (tiny) training run, with its calibration file."""
 import csv
 import json
 import os.path as osp
+import re
 import sys
 
 import pytest
 import torch
-from demo_run import CLASSES, calibration, demo_run, load_tool, run_main
+from demo_run import (CLASSES, calibration, demo_run, load_tool, onnx_model,
+                      run_main)
 from mmengine.config import Config
 
 from mmtwoway.evaluation.calibration import load_calibration, save_calibration
@@ -180,3 +182,142 @@ def test_load_model_with_another_head(run, tmp_path):
     cal_file = calibration(run)[0]
     with pytest.raises(ValueError, match='does not take a calibration'):
         load_model(cfg, path, 'cpu', calibration=cal_file)
+
+
+def _lines(printed):
+    """The per-image lines of predict's output: image -> [(label, score)]."""
+    out = {}
+    for line in printed.splitlines():
+        if ': ' in line and line.split(': ')[0].endswith('.png'):
+            image, rest = line.split(': ', 1)
+            out[image] = [] if rest == '(no label)' else [
+                (m[0], float(m[1]))
+                for m in re.findall(r'(\w+) \((-?[\d.]+)\)', rest)
+            ]
+    return out
+
+
+def assert_same_predictions(torch_out, onnx_out, torch_printed,
+                            onnx_printed):
+    """Same format, same labels, logits within 1e-4."""
+    with open(torch_out) as f:
+        ref = json.load(f)
+    with open(onnx_out) as f:
+        got = json.load(f)
+    assert set(got) == set(ref) | {'onnx'}
+    assert got['classes'] == ref['classes'] and got['decision'] == ref[
+        'decision']
+    assert got['config'] == osp.abspath(ref['config'])
+    assert len(got['predictions']) == len(ref['predictions'])
+    for a, b in zip(ref['predictions'], got['predictions']):
+        assert list(a) == list(b)
+        assert b['image'] == a['image'] and b['labels'] == a['labels']
+        assert b['label_indices'] == a['label_indices']
+        assert b['scores'] == pytest.approx(a['scores'], abs=1e-4)
+    ref_lines, got_lines = _lines(torch_printed), _lines(onnx_printed)
+    assert list(got_lines) == list(ref_lines) and len(ref_lines) == len(
+        ref['predictions'])
+    for image, labels in ref_lines.items():
+        assert [n for n, _ in got_lines[image]] == [n for n, _ in labels]
+        for (_, s1), (_, s2) in zip(got_lines[image], labels):
+            assert s1 == pytest.approx(s2, abs=1.01e-3)  # printed %.3f
+    # how the labels are decided: the same line
+    def decided(printed):
+        return next(ln for ln in printed.splitlines()
+                    if ln.startswith('Labels: '))
+
+    assert decided(onnx_printed) == decided(torch_printed)
+
+
+def test_predict_onnx_is_the_pytorch_path(run, cal_file, tmp_path):
+    """--onnx with the calibrated rule in the graph: the output of the
+    PyTorch path with --thresholds, in JSON and CSV."""
+    model = onnx_model(run)[0]
+    folder = osp.join(run.root, 'val')
+    outs = {}
+    for ext in ('json', 'csv'):
+        ref, got = tmp_path / f'torch.{ext}', tmp_path / f'onnx.{ext}'
+        ref_printed = run_main('predict', [
+            run.config, run.checkpoint, folder, '--thresholds', cal_file,
+            '--out', ref
+        ])
+        got_printed = run_main('predict',
+                               ['--onnx', model, folder, '--out', got])
+        outs[ext] = ref, got, ref_printed, got_printed
+    assert_same_predictions(outs['json'][0], outs['json'][1],
+                            outs['json'][2], outs['json'][3])
+    assert f'Labels: per-class thresholds from {cal_file}' in outs['json'][3]
+    with open(outs['csv'][0], newline='') as f:
+        ref_rows = list(csv.reader(f))
+    with open(outs['csv'][1], newline='') as f:
+        got_rows = list(csv.reader(f))
+    assert got_rows[0] == ref_rows[0] == ['image', 'labels'] + list(CLASSES)
+    assert [r[:2] for r in got_rows] == [r[:2] for r in ref_rows]
+    for a, b in zip(ref_rows[1:], got_rows[1:]):
+        assert [float(v) for v in b[2:]] == pytest.approx(
+            [float(v) for v in a[2:]], abs=1e-4)
+
+
+@pytest.mark.parametrize('args', [['--topk', '3'], ['--thresholds'], []])
+def test_predict_onnx_decision_overrides(run, cal_file, tmp_path, args):
+    """--topk / --thresholds on the ONNX model, and the logits-only model,
+    decide as the PyTorch path does with the same arguments."""
+    if args == ['--thresholds']:
+        args = ['--thresholds', cal_file]
+    images = run.val_images()[:8]
+    calibrated = bool(args)
+    model = onnx_model(run, calibrated=calibrated)[0]
+    ref, got = tmp_path / 'torch.json', tmp_path / 'onnx.json'
+    # The logits-only model is compared with the uncalibrated PyTorch path.
+    ref_printed = run_main('predict', [run.config, run.checkpoint] + images +
+                           args + ['--out', ref])
+    got_printed = run_main('predict',
+                           ['--onnx', model] + images + args + ['--out', got])
+    assert_same_predictions(ref, got, ref_printed, got_printed)
+    if not args:
+        assert 'No calibration file is set' in got_printed
+        assert 'export the model with --calibration FILE' in got_printed
+
+
+def test_predict_onnx_errors(run, cal_file, tmp_path):
+    image = run.val_images()[0]
+    with pytest.raises(FileNotFoundError, match='missing.onnx'):
+        run_main('predict', ['--onnx', tmp_path / 'missing.onnx', image])
+    # an ONNX model that is not an mmtwoway export
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node('Identity', ['x'], ['y'])], 'g',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1])])
+    foreign = str(tmp_path / 'foreign.onnx')
+    onnx.save(helper.make_model(graph), foreign)
+    with pytest.raises(ValueError, match='foreign.onnx has no mmtwoway '
+                       'metadata'):
+        run_main('predict', ['--onnx', foreign, image])
+    other = str(tmp_path / 'other.json')
+    renamed = list(CLASSES)
+    renamed[3] = 'drei'
+    save_calibration(other, renamed, [0.] * 10, 0.1)
+    with pytest.raises(ValueError, match=r"another class list than ONNX "
+                       r"model .*class 3 is 'drei' there but 'three' here"):
+        run_main('predict', ['--onnx', onnx_model(run)[0], image,
+                             '--thresholds', other])
+    bad = tmp_path / 'broken.png'
+    bad.write_bytes(b'not a png at all')
+    with pytest.raises(ValueError, match='broken.png'):
+        run_main('predict', ['--onnx', onnx_model(run)[0], bad])
+    # the demo pipeline does not resize: a batch needs one image size
+    from PIL import Image
+    big = str(tmp_path / 'big.png')
+    Image.open(image).resize((48, 40)).save(big)
+    with pytest.raises(ValueError, match=r'one size after the pipeline, .*'
+                       r'big.png: 40x48.*--batch-size 1'):
+        run_main('predict', ['--onnx', onnx_model(run)[0], image, big])
+    printed = run_main('predict', ['--onnx', onnx_model(run)[0], image, big,
+                                   '--batch-size', '1'])
+    assert f'{big}: ' in printed
+    # CONFIG CHECKPOINT are not taken with --onnx
+    with pytest.raises(SystemExit):
+        run_main('predict', ['--onnx', onnx_model(run)[0], image,
+                             '--cfg-options', 'a=1'])

@@ -1,0 +1,170 @@
+"""Run an exported model with onnxruntime, as ``tools/predict.py`` does.
+
+:class:`OnnxClassifier` reads the metadata that
+:func:`~mmtwoway.deployment.onnx_export.export_onnx` wrote, rebuilds the
+preprocessing from it (:class:`~.preprocessing.ImagePreprocessor`) and
+returns the same per-image results as :func:`mmtwoway.apis.predict_images`.
+"""
+import json
+import math
+import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from ..apis.inference import prediction
+from ..evaluation.calibration import Decision
+from .onnx_export import (INPUT, LABELS, LOGITS, METADATA_FORMAT,
+                          METADATA_VERSION, require)
+from .preprocessing import ImagePreprocessor
+
+_KEYS = ('classes', 'decision', 'preprocessing', 'outputs', 'source')
+
+
+def read_metadata(path: str, session=None) -> Dict[str, Any]:
+    """The mmtwoway metadata of an exported model, decoded and checked.
+
+    Args:
+        path: The ``.onnx`` file.
+        session: An ``onnxruntime.InferenceSession`` of it, if open.
+
+    Returns:
+        dict: ``classes``, ``decision``, ``preprocessing``, ``outputs``,
+        ``source`` (see :func:`~.onnx_export.model_metadata`).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a model written by ``tools/deployment/
+            export_onnx.py`` of this version.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'ONNX model {path} does not exist')
+    if session is None:
+        session = _session(path)
+    props = session.get_modelmeta().custom_metadata_map
+    hint = ('export it with tools/deployment/export_onnx.py CONFIG '
+            'CHECKPOINT --out FILE')
+    if props.get('format') != json.dumps(METADATA_FORMAT):
+        raise ValueError(f'{path} has no mmtwoway metadata (format '
+                         f'"{METADATA_FORMAT}"); {hint}.')
+    if props.get('format_version') != json.dumps(METADATA_VERSION):
+        raise ValueError(f'{path} has metadata version '
+                         f'{props.get("format_version")}; this mmtwoway '
+                         f'reads version {METADATA_VERSION}: {hint} again.')
+    try:
+        return {key: json.loads(props[key]) for key in _KEYS}
+    except (KeyError, ValueError) as err:
+        raise ValueError(f'{path}: broken mmtwoway metadata ({err}); '
+                         f'{hint}.') from err
+
+
+def _session(path: str):
+    """An onnxruntime session on the CPU, with a clear error."""
+    ort = require('onnxruntime')
+    try:
+        return ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise ValueError(f'onnxruntime cannot load {path}: {err}') from err
+
+
+def graph_decision(meta: Dict[str, Any]) -> Optional[Decision]:
+    """The decision that the graph's ``labels`` output applies, if any."""
+    info = meta['decision']
+    if info['rule'] == 'thresholds':
+        thr = tuple(math.inf if t is None else t for t in info['thresholds'])
+        return Decision('thresholds', thresholds=thr if len(thr) > 1 else
+                        thr[0], classes=meta['classes'],
+                        source=info['source'])
+    if info['rule'] == 'relative':
+        return Decision('relative', delta=info['delta'],
+                        classes=meta['classes'], source=info['source'])
+    return None
+
+
+class OnnxClassifier:
+    """An exported model in onnxruntime, with its labels and class names.
+
+    Labels come from, in order: a calibration file (``calibration``,
+    applied to the logits in Python), ``topk``, the graph's ``labels``
+    output, else the top-1 class (uncalibrated), which is what the PyTorch
+    path of ``tools/predict.py`` decides with the same arguments.
+
+    Args:
+        path: The ``.onnx`` file.
+        calibration: A calibration file that overrides the graph's rule.
+        topk: Decide the ``topk`` best classes instead.
+
+    Raises:
+        FileNotFoundError, ValueError: A missing or foreign model, or a
+            calibration file of another class list.
+    """
+
+    def __init__(self,
+                 path: str,
+                 calibration: Optional[str] = None,
+                 topk: Optional[int] = None) -> None:
+        if calibration and topk:
+            raise ValueError('give a calibration file or topk, not both')
+        if topk is not None and topk < 1:
+            raise ValueError(f'--topk must be >= 1, got {topk}')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'ONNX model {path} does not exist')
+        self.path = path
+        self.session = _session(path)
+        self.meta = read_metadata(path, self.session)
+        self.classes: List[str] = list(self.meta['classes'])
+        self.preprocess = ImagePreprocessor(self.meta['preprocessing'])
+        names = [o.name for o in self.session.get_outputs()]
+        self.in_graph = graph_decision(self.meta)
+        self.use_graph = False
+        if calibration:
+            self.decision = Decision.from_file(calibration, len(self.classes))
+            self.decision.check_classes(self.classes, f'ONNX model {path}')
+        elif topk:
+            self.decision = Decision('topk', k=topk)
+        elif self.in_graph is not None and LABELS in names:
+            self.decision, self.use_graph = self.in_graph, True
+        else:
+            self.decision = Decision('topk', k=1)
+
+    def describe(self) -> str:
+        """How the labels are decided, in the PyTorch path's words."""
+        if self.use_graph:
+            return self.meta['decision']['description']
+        return self.decision.describe()
+
+    def run(self, batch) -> tuple:
+        """``(logits, labels)`` of a preprocessed (N, 3, H, W) batch.
+
+        Returns:
+            tuple: float32 (N, C) logits and the (N, C) bool mask of the
+            decided labels, both as torch tensors.
+        """
+        if self.use_graph:
+            logits, labels = self.session.run([LOGITS, LABELS],
+                                              {INPUT: batch})
+            return torch.from_numpy(logits), torch.from_numpy(labels)
+        logits = torch.from_numpy(
+            self.session.run([LOGITS], {INPUT: batch})[0])
+        return logits, self.decision(logits)
+
+    def predict(self, images: Sequence[str],
+                batch_size: int = 8) -> List[Dict]:
+        """Each image's decided labels and all its logits.
+
+        Args:
+            images: Image file paths.
+            batch_size: Images per onnxruntime run.
+
+        Returns:
+            list[dict]: As :func:`mmtwoway.apis.predict_images`.
+        """
+        results = []
+        for start in range(0, len(images), batch_size):
+            paths = list(images[start:start + batch_size])
+            logits, labels = self.run(self.preprocess.batch(paths))
+            for path, scores, mask in zip(paths, logits, labels):
+                results.append(
+                    prediction(path, scores,
+                               torch.where(mask)[0].tolist(), self.classes))
+        return results
