@@ -33,12 +33,11 @@ from mmtwoway.apis.cli import add_model_arguments, run_tool
 from mmtwoway.evaluation import (average_precision, calibrate_delta,
                                  calibrate_thresholds, label_set_scores,
                                  mean_ap)
-from mmtwoway.evaluation.calibration import check_class_names, save_calibration
-from mmtwoway.evaluation.functional.decision import (OVERALL_KEYS,
-                                                     relative_labels,
-                                                     threshold_labels,
-                                                     topk_labels)
-from mmtwoway.structures import batch_dicts, batch_scores, metric_target
+from mmtwoway.evaluation.functional.decision import OVERALL_KEYS
+from mmtwoway.structures import (batch_dicts, batch_scores, check_class_names,
+                                 metric_target, relative_labels,
+                                 save_calibration, threshold_labels,
+                                 topk_labels)
 from mmtwoway.utils.runtime import adapt_to_machine
 
 

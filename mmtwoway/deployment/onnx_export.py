@@ -8,7 +8,7 @@ The graph takes the preprocessed image tensor (see
   ``pred_score`` holds in PyTorch);
 * ``labels``: bool ``(N, C)``, only when the model has a calibrated decision
   (thresholds or relative rule): the labels decided inside the graph by the
-  same rule as :class:`~mmtwoway.evaluation.calibration.Decision`, in
+  same rule as :class:`~mmtwoway.structures.Decision`, in
   float64 as there.
 
 The model's metadata (``metadata_props``, JSON strings) holds ``classes``,
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..evaluation.calibration import Decision
+from ..structures.decision import Decision
 from .preprocessing import input_spec
 
 METADATA_FORMAT = 'mmtwoway-onnx'

@@ -1,4 +1,8 @@
-"""mmtwoway's data structures: the 1 / 0 / -1 label convention."""
+"""mmtwoway's data structures: the 1 / 0 / -1 label convention of targets,
+and the decision that turns scores into label sets."""
+from .decision import (Decision, check_class_names, load_calibration,
+                       relative_labels, save_calibration, threshold_labels,
+                       topk_labels)
 from .targets import (DIFFICULT_TARGETS, IGNORED, NEGATIVE, POSITIVE,
                       batch_dicts, batch_scores, build_target, label_scores,
                       metric_target, to_cpu)

@@ -9,13 +9,12 @@ from mmpretrain.registry import MODELS
 from sklearn.metrics import f1_score
 
 import mmtwoway  # noqa: F401
-from mmtwoway.evaluation import Decision, calibrate_delta, calibrate_thresholds
-from mmtwoway.evaluation.calibration import load_calibration, save_calibration
-from mmtwoway.evaluation.functional.decision import (label_set_scores,
-                                                     relative_labels,
-                                                     score_gaps,
-                                                     threshold_labels,
-                                                     topk_labels)
+from mmtwoway.evaluation import calibrate_delta, calibrate_thresholds
+from mmtwoway.structures import Decision
+from mmtwoway.structures.decision import load_calibration, save_calibration
+from mmtwoway.evaluation.functional.decision import label_set_scores
+from mmtwoway.structures.decision import (relative_labels, score_gaps,
+                                          threshold_labels, topk_labels)
 
 
 def test_rules_on_hand_values():

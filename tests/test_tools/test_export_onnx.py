@@ -18,7 +18,7 @@ from demo_run import (CLASSES, ROOT, calibration, demo_run, onnx_model,
 
 from mmtwoway.apis import load_model
 from mmtwoway.deployment import ImagePreprocessor, read_metadata
-from mmtwoway.evaluation.calibration import (load_calibration,
+from mmtwoway.structures.decision import (load_calibration,
                                              save_calibration)
 
 

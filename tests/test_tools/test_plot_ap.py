@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
 
-from mmtwoway.evaluation.calibration import load_calibration, save_calibration
+from mmtwoway.structures.decision import load_calibration, save_calibration
 from mmtwoway.utils.runtime import adapt_to_machine
 
 

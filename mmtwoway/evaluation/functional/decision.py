@@ -1,15 +1,8 @@
-"""Label sets from two-way rankings: decision rules, calibration, F1s.
+"""Calibrating the decision rules on held-out data, and F1s of label sets.
 
-A model trained with the two-way loss has logits without a zero point (the
-loss is invariant to adding a constant to all of them), so ``logit > 0`` or
-``sigmoid(logit) > 0.5`` is an arbitrary cut. Three rules turn the scores
-into label sets instead:
-
-* top-k: the ``k`` highest-scoring classes of each image;
-* per-class thresholds: class c is predicted when its score is ``>=
-  thr[c]``, the threshold that maximises class c's F1 on held-out data;
-* relative: the classes scoring within ``delta`` of the image's top score,
-  ``delta`` maximising the overall F1 (OF1) on held-out data.
+The rules themselves (top-k, per-class thresholds, relative) and
+``Decision`` live in :mod:`mmtwoway.structures.decision`; here they are
+fitted and measured.
 
 Calibration is exact. For one class, F1 at threshold ``t`` is ``2 TP /
 (TP + FP + P)``: between two positive scores TP stays constant while FP
@@ -19,113 +12,16 @@ the F1 at each of them is given by the counts of
 taken whole). The relative rule is a threshold on ``-(top - score)`` over
 all entries at once, so it is calibrated by the same scan on one column.
 Entries with a negative target are ignored throughout.
-
-All functions take (samples, classes) tensors or arrays; the decision rules
-keep the device of their input, so a head can apply them on the GPU.
 """
-from typing import Dict, NamedTuple, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Tuple
 
-import numpy as np
 import torch
 
+from mmtwoway.structures.decision import as_scores_2d, score_gaps
 from .average_precision import ArrayLike, rank_positives
-
-ThresholdsLike = Union[float, Sequence[float], torch.Tensor, np.ndarray]
 
 # The keys of LabelSetScores.overall, in reporting order.
 OVERALL_KEYS = ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')
-
-
-def _scores_2d(scores: ArrayLike, name: str = 'scores') -> torch.Tensor:
-    """``scores`` as a 2-D tensor on its own device."""
-    scores = torch.as_tensor(scores)
-    if scores.dim() != 2:
-        raise ValueError(f'{name} must be 2-D (samples x classes), got shape '
-                         f'{tuple(scores.shape)}')
-    return scores
-
-
-def topk_labels(scores: ArrayLike, k: int) -> torch.Tensor:
-    """The ``k`` highest-scoring classes of every sample.
-
-    Args:
-        scores: (N, C) scores.
-        k: Classes per sample, ``>= 1``; more than C means all of them.
-            Among tied scores the choice is ``torch.topk``'s.
-
-    Returns:
-        torch.Tensor: (N, C) bool mask of the decided labels.
-    """
-    scores = _scores_2d(scores)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f'k (topk) must be an integer >= 1, got {k!r}')
-    top = scores.topk(min(int(k), scores.shape[1]), dim=1).indices
-    return torch.zeros(
-        scores.shape, dtype=torch.bool, device=scores.device).scatter_(
-            1, top, True)
-
-
-def threshold_labels(scores: ArrayLike,
-                     thresholds: ThresholdsLike) -> torch.Tensor:
-    """Classes whose score reaches their threshold (``score >= thr``).
-
-    The comparison runs in float64: calibrated thresholds lie halfway
-    between two float32 scores, where a float32 copy could round onto the
-    lower one.
-
-    Args:
-        scores: (N, C) scores.
-        thresholds: One threshold for all classes, or C of them; ``+inf``
-            (``None`` in a calibration file) never predicts the class.
-
-    Returns:
-        torch.Tensor: (N, C) bool mask of the decided labels.
-    """
-    scores = _scores_2d(scores)
-    thr = torch.as_tensor(thresholds, dtype=torch.float64).cpu()
-    if thr.dim() > 1 or (thr.dim() == 1
-                         and thr.numel() != scores.shape[1]):
-        raise ValueError(f'thresholds must be one value or one per class '
-                         f'({scores.shape[1]}), got shape {tuple(thr.shape)}')
-    # Checked before the copy to the scores' device, where reading the
-    # answer would wait for the GPU.
-    if thr.isnan().any():
-        raise ValueError('thresholds contain NaN')
-    return scores.double() >= thr.to(scores.device, non_blocking=True)
-
-
-def score_gaps(scores: ArrayLike) -> torch.Tensor:
-    """How far every score lies below its sample's top score (float64).
-
-    Args:
-        scores: (N, C) scores.
-
-    Returns:
-        torch.Tensor: (N, C) float64, ``max_c s[i, c] - s[i, c] >= 0``.
-    """
-    scores = _scores_2d(scores).double()
-    return scores.max(dim=1, keepdim=True).values - scores
-
-
-def relative_labels(scores: ArrayLike, delta: float) -> torch.Tensor:
-    """Classes scoring within ``delta`` of their sample's top score.
-
-    The top class is always predicted, so no image gets an empty set.
-
-    Args:
-        scores: (N, C) scores.
-        delta: Finite, ``>= 0``, in score (logit) units.
-
-    Returns:
-        torch.Tensor: (N, C) bool mask of the decided labels.
-    """
-    try:
-        value = float(delta)
-    except (TypeError, ValueError):
-        value = float('nan')
-    if isinstance(delta, bool) or not np.isfinite(value) or value < 0:
-        raise ValueError(f'delta must be a finite number >= 0, got {delta!r}')
-    return score_gaps(scores) <= value
 
 
 class CalibratedThresholds(NamedTuple):
@@ -286,7 +182,7 @@ def label_set_scores(decided: ArrayLike,
     Raises:
         ValueError: If the shapes differ or no entry is positive.
     """
-    decided = _scores_2d(decided, 'decided').cpu().bool()
+    decided = as_scores_2d(decided, 'decided').cpu().bool()
     targets = torch.as_tensor(targets).cpu()
     if targets.shape != decided.shape:
         raise ValueError(f'decided of shape {tuple(decided.shape)} and '

@@ -23,7 +23,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
-from ..calibration import Decision, check_class_names
+from mmtwoway.structures.decision import Decision, check_class_names
 from ..functional.decision import label_set_scores
 from mmtwoway.structures import (DIFFICULT_TARGETS, batch_dicts, batch_scores,
                                  metric_target, to_cpu)

@@ -6,8 +6,7 @@ from mmpretrain.models.heads import MultiLabelLinearClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmtwoway.evaluation.calibration import Decision
-from mmtwoway.structures import build_target
+from mmtwoway.structures import Decision, build_target
 from ..losses.utils import autocast_off
 
 
@@ -26,7 +25,7 @@ class TwoWayLinearClsHead(MultiLabelLinearClsHead):
     zero point and ``sigmoid(logit) > 0.5`` means nothing. ``pred_score``
     therefore holds the raw logits: a ranking score, which is all mAP needs
     (a sigmoid would only saturate large logits into ties). ``pred_label``
-    holds the labels of the head's :class:`~mmtwoway.evaluation.Decision`:
+    holds the labels of the head's :class:`~mmtwoway.structures.Decision`:
     the rule of a ``calibration`` file written by ``tools/calibrate.py``
     (per-class thresholds or "within delta of the top score"), else the
     classes whose logit reaches ``thr`` (a float, or one per class), else

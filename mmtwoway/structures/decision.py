@@ -1,12 +1,22 @@
-"""``Decision``: how a model turns scores into labels, and its JSON file.
+"""How a model turns scores into labels: rules, ``Decision``, its file.
 
-A decision is one of the rules of :mod:`.functional.decision` with its
-parameters: top-k, thresholds (one for all classes or one per class), or
-relative (within ``delta`` of the image's top score). ``tools/calibrate.py``
-fits the thresholds and ``delta`` on a validation set and writes them to a
+A model trained with the two-way loss has logits without a zero point (the
+loss is invariant to adding a constant to all of them), so ``logit > 0`` or
+``sigmoid(logit) > 0.5`` is an arbitrary cut. Three rules turn scores into
+label sets instead:
+
+* top-k: the ``k`` highest-scoring classes of each image;
+* per-class thresholds: class c is predicted when its score is ``>=
+  thr[c]``;
+* relative: the classes scoring within ``delta`` of the image's top score.
+
+A :class:`Decision` is one rule with its parameters. ``tools/calibrate.py``
+fits the thresholds and ``delta`` on a validation set
+(:mod:`mmtwoway.evaluation.functional.decision`) and writes them to a
 calibration file; the head (``model.head.calibration=FILE``), the
-``MultiLabelF1`` metric, ``tools/predict.py`` and ``tools/visualize.py``
-read it back here.
+``MultiLabelF1`` metric, ``tools/predict.py``, ``tools/visualize.py`` and
+the ONNX export read it back here. The rules keep the device of their
+input, so a head applies them on the GPU.
 
 Calibration file (JSON, written by :func:`save_calibration`)::
 
@@ -29,10 +39,115 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 
-from .functional.decision import (ArrayLike, relative_labels,
-                                  threshold_labels, topk_labels)
+ArrayLike = Union[torch.Tensor, np.ndarray]
+ThresholdsLike = Union[float, Sequence[float], torch.Tensor, np.ndarray]
+
+
+def as_scores_2d(scores: ArrayLike, name: str = 'scores') -> torch.Tensor:
+    """``scores`` as a 2-D tensor on its own device.
+
+    Args:
+        scores: (samples, classes) tensor or array.
+        name: What they are, for the error message.
+
+    Returns:
+        torch.Tensor: The scores, 2-D.
+
+    Raises:
+        ValueError: If they are not 2-D.
+    """
+    scores = torch.as_tensor(scores)
+    if scores.dim() != 2:
+        raise ValueError(f'{name} must be 2-D (samples x classes), got shape '
+                         f'{tuple(scores.shape)}')
+    return scores
+
+
+def topk_labels(scores: ArrayLike, k: int) -> torch.Tensor:
+    """The ``k`` highest-scoring classes of every sample.
+
+    Args:
+        scores: (N, C) scores.
+        k: Classes per sample, ``>= 1``; more than C means all of them.
+            Among tied scores the choice is ``torch.topk``'s.
+
+    Returns:
+        torch.Tensor: (N, C) bool mask of the decided labels.
+    """
+    scores = as_scores_2d(scores)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f'k (topk) must be an integer >= 1, got {k!r}')
+    top = scores.topk(min(int(k), scores.shape[1]), dim=1).indices
+    return torch.zeros(
+        scores.shape, dtype=torch.bool, device=scores.device).scatter_(
+            1, top, True)
+
+
+def threshold_labels(scores: ArrayLike,
+                     thresholds: ThresholdsLike) -> torch.Tensor:
+    """Classes whose score reaches their threshold (``score >= thr``).
+
+    The comparison runs in float64: calibrated thresholds lie halfway
+    between two float32 scores, where a float32 copy could round onto the
+    lower one.
+
+    Args:
+        scores: (N, C) scores.
+        thresholds: One threshold for all classes, or C of them; ``+inf``
+            (``None`` in a calibration file) never predicts the class.
+
+    Returns:
+        torch.Tensor: (N, C) bool mask of the decided labels.
+    """
+    scores = as_scores_2d(scores)
+    thr = torch.as_tensor(thresholds, dtype=torch.float64).cpu()
+    if thr.dim() > 1 or (thr.dim() == 1
+                         and thr.numel() != scores.shape[1]):
+        raise ValueError(f'thresholds must be one value or one per class '
+                         f'({scores.shape[1]}), got shape {tuple(thr.shape)}')
+    # Checked before the copy to the scores' device, where reading the
+    # answer would wait for the GPU.
+    if thr.isnan().any():
+        raise ValueError('thresholds contain NaN')
+    return scores.double() >= thr.to(scores.device, non_blocking=True)
+
+
+def score_gaps(scores: ArrayLike) -> torch.Tensor:
+    """How far every score lies below its sample's top score (float64).
+
+    Args:
+        scores: (N, C) scores.
+
+    Returns:
+        torch.Tensor: (N, C) float64, ``max_c s[i, c] - s[i, c] >= 0``.
+    """
+    scores = as_scores_2d(scores).double()
+    return scores.max(dim=1, keepdim=True).values - scores
+
+
+def relative_labels(scores: ArrayLike, delta: float) -> torch.Tensor:
+    """Classes scoring within ``delta`` of their sample's top score.
+
+    The top class is always predicted, so no image gets an empty set.
+
+    Args:
+        scores: (N, C) scores.
+        delta: Finite, ``>= 0``, in score (logit) units.
+
+    Returns:
+        torch.Tensor: (N, C) bool mask of the decided labels.
+    """
+    try:
+        value = float(delta)
+    except (TypeError, ValueError):
+        value = float('nan')
+    if isinstance(delta, bool) or not np.isfinite(value) or value < 0:
+        raise ValueError(f'delta must be a finite number >= 0, got {delta!r}')
+    return score_gaps(scores) <= value
+
 
 CALIBRATION_FORMAT = 'mmtwoway-calibration'
 CALIBRATION_VERSION = 1
