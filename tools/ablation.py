@@ -22,8 +22,8 @@ import subprocess
 import sys
 from typing import List, Optional
 
-from mmtwoway.experiments import TABLES, Run
-from mmtwoway.experiments.results import collect, read_result, render_table
+from mmtwoway.testing.experiments import TABLES, Run
+from mmtwoway.testing.experiments.results import collect, read_result, render_table
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 GLOBAL_BATCH = 512

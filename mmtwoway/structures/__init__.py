@@ -9,5 +9,7 @@ from .targets import (DIFFICULT_TARGETS, IGNORED, NEGATIVE, POSITIVE,
 
 __all__ = [
     'POSITIVE', 'NEGATIVE', 'IGNORED', 'DIFFICULT_TARGETS', 'label_scores',
-    'build_target', 'metric_target', 'to_cpu', 'batch_dicts', 'batch_scores'
+    'build_target', 'metric_target', 'to_cpu', 'batch_dicts', 'batch_scores',
+    'Decision', 'check_class_names', 'load_calibration', 'save_calibration',
+    'topk_labels', 'threshold_labels', 'relative_labels'
 ]

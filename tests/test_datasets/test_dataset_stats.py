@@ -1,5 +1,4 @@
 """tools/misc/dataset_stats.py on original-format fixtures."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -7,17 +6,14 @@ import pytest
 import torch
 
 import original_formats as F
+from tools.misc import dataset_stats
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
 def tool():
-    path = osp.join(ROOT, 'tools', 'misc', 'dataset_stats.py')
-    spec = importlib.util.spec_from_file_location('dataset_stats', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return dataset_stats
 
 
 def run(tool, config, data_root, tmp_path, *extra):

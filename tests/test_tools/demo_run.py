@@ -8,7 +8,7 @@ themselves are loaded from their files and run in-process (``main(argv)``),
 which saves the few seconds of imports each subprocess would cost.
 """
 import contextlib
-import importlib.util
+import importlib
 import io
 import os
 import os.path as osp
@@ -87,14 +87,7 @@ def demo_run(tmp_path_factory) -> DemoRun:
 
 def load_tool(relpath: str):
     """Import a tool script (e.g. 'predict' or 'analysis/plot_ap')."""
-    path = osp.join(TOOLS, relpath + '.py')
-    name = '_tool_' + relpath.replace('/', '_')
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
+    return importlib.import_module('tools.' + relpath.replace('/', '.'))
 
 
 def run_main(relpath: str, argv) -> str:

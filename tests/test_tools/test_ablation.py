@@ -1,7 +1,6 @@
 """tools/ablation.py: the grids of Tables 1-5, the commands, and collecting
 results from work dirs in mmengine's log layout."""
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -11,20 +10,13 @@ import re
 import pytest
 from mmengine.config import Config
 
-from mmtwoway.experiments import TABLES
+from mmtwoway.testing.experiments import TABLES
+from tools import ablation
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'ablation.py')
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('ablation_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ABLATION = _load_tool()
+ABLATION = ablation
 
 
 def tool(*args):
@@ -187,7 +179,7 @@ def test_every_cell_of_the_layout_has_a_run(key):
 
 def test_model_zoo_measured_columns():
     """gen_configs --work-root fills the zoo; --check ignores those cells."""
-    from mmtwoway.experiments.results import (Result, blank_measured,
+    from mmtwoway.testing.experiments.results import (Result, blank_measured,
                                               render_zoo)
     empty = render_zoo({})
     filled = render_zoo({

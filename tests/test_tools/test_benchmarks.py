@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmtwoway.datasets.idx import FASHION_MNIST_ROOT
+from mmtwoway.testing.idx import FASHION_MNIST_ROOT
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(ROOT, 'tools', 'benchmark')

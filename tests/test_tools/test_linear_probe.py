@@ -6,7 +6,6 @@ Oxford-IIIT Pets fixture in the original layout (real scikit-learn digit
 images) by the tool, through tools/train.py. The frozen backbone must come
 out bit-identical to the ImageNet checkpoint while the classifier learns.
 """
-import importlib.util
 import inspect
 import os.path as osp
 import re
@@ -22,9 +21,9 @@ from sklearn.datasets import load_digits
 
 import mmtwoway  # noqa: F401  (allowlists mmengine checkpoints)
 from mmtwoway.utils.runtime import adapt_to_machine
+from tools import linear_probe
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'linear_probe.py')
 TINY = {  # a ResNet-18 with 16 base channels: 128-d features
     'model.backbone.depth': 18,
     'model.backbone.base_channels': 16,
@@ -50,10 +49,7 @@ DATASETS = {  # dataset type, classes, train split, test split
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('linear_probe', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return linear_probe
 
 
 def save_digit(index, path):

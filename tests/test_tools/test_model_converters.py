@@ -6,7 +6,6 @@ loaded through the model-base configs: every key must land (strict load,
 and every tensor equal afterwards) and the features must match
 torchvision's own forward.
 """
-import importlib.util
 import os.path as osp
 import re
 
@@ -20,11 +19,10 @@ from mmpretrain.registry import MODELS
 
 import mmtwoway  # noqa: F401  (registers the from-torchvision:// scheme)
 from mmtwoway.models.backbones import convert_torchvision_state_dict
+from tools.model_converters import torchvision_to_mmpretrain
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MODEL_BASES = osp.join(ROOT, 'configs', '_base_', 'models')
-TOOL = osp.join(ROOT, 'tools', 'model_converters',
-                'torchvision_to_mmpretrain.py')
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -66,10 +64,7 @@ def torchvision_features(arch, model, x):
 
 
 def run_tool(argv):
-    spec = importlib.util.spec_from_file_location('tv2mm', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.main(argv)
+    torchvision_to_mmpretrain.main(argv)
 
 
 def load_base(name, checkpoint, **backbone):

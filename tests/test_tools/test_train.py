@@ -2,7 +2,6 @@
 
 Real mmengine Runner, real torch.distributed (gloo on the CPU), real files.
 """
-import json
 import os
 import os.path as osp
 import re

@@ -55,9 +55,9 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import MODELS
-from mmtwoway.datasets.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
+from mmtwoway.testing.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
                                    load_fashion_mnist)
-from mmtwoway.datasets.mosaic import digits_item_pool, resize_item
+from mmtwoway.testing.mosaic import digits_item_pool, resize_item
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BEGIN = '<!-- loss_benchmark:begin -->'

@@ -4,7 +4,7 @@
     python tools/misc/gen_configs.py --check         # exit 1 if stale
     python tools/misc/gen_configs.py --work-root work_dirs   # + measured
 
-The grid and the paper's numbers live in ``mmtwoway/experiments/paper.py``:
+The grid and the paper's numbers live in ``mmtwoway/testing/experiments/paper.py``:
 114 Table 7 cells ``configs/{loss}_{dataset}_{backbone}.py`` (the six
 ``twoway_*_r50.py`` are hand-written and left alone), 39 ablation configs
 ``configs/ablations/*.py`` (Tables 1-5; their other cells are Table 7
@@ -15,8 +15,8 @@ import os
 import os.path as osp
 import sys
 
-from mmtwoway.experiments import all_runs, generated_configs
-from mmtwoway.experiments.results import blank_measured, collect, render_zoo
+from mmtwoway.testing.experiments import all_runs, generated_configs
+from mmtwoway.testing.experiments.results import blank_measured, collect, render_zoo
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ZOO = 'docs/model_zoo.md'

@@ -1,6 +1,7 @@
 """Build a small multi-label demo dataset in the MS-COCO layout.
 
-The digits shortcut of ``tools/misc/make_mosaic_data.py``: each image is a
+The digits shortcut of ``tools/misc/make_mosaic_data.py``
+(:func:`mmtwoway.testing.mosaic_data.demo_main`): each image is a
 black canvas with 1..``--max-items`` handwritten digits from scikit-learn's
 bundled ``load_digits`` (1797 real 8x8 scans, no download), upscaled and
 placed without overlap; its labels are the digits it shows. Digit classes
@@ -25,37 +26,7 @@ Usage::
 
     python tools/misc/make_demo_data.py data/demo [--num-train 1200]
 """
-import importlib.util
-import os.path as osp
-import sys
-from typing import Optional, Sequence
-
-
-def _load_mosaic_tool():
-    """The sibling ``make_mosaic_data.py`` (tools are not a package)."""
-    if 'make_mosaic_data' not in sys.modules:
-        path = osp.join(osp.dirname(osp.abspath(__file__)),
-                        'make_mosaic_data.py')
-        spec = importlib.util.spec_from_file_location('make_mosaic_data',
-                                                      path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules['make_mosaic_data'] = module
-        spec.loader.exec_module(module)
-    return sys.modules['make_mosaic_data']
-
-
-_tool = _load_mosaic_tool()
-DIGIT_NAMES = _tool.mosaic.DIGIT_NAMES
-DIGIT_CATEGORY_IDS = _tool.mosaic.DIGIT_CATEGORY_IDS
-load_digit_pool = _tool.mosaic.load_digit_pool
-digit_split = _tool.mosaic.digit_split
-
-
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    """Write the dataset; return a summary (also printed on one line)."""
-    args = _tool.parse_args(argv, prog='make_demo_data.py', source='digits')
-    return _tool.run(args, prog='make_demo_data')
-
+from mmtwoway.testing.mosaic_data import demo_main as main
 
 if __name__ == '__main__':
     main()

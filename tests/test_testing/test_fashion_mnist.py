@@ -5,7 +5,6 @@ the tests on the real Debian files (``dataset-fashion-mnist``) skip when the
 package is not installed (``make bench-data`` installs it).
 """
 import gzip
-import importlib.util
 import json
 import os.path as osp
 from pathlib import Path
@@ -16,11 +15,11 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from mmtwoway.datasets import CocoMultiLabel
-from mmtwoway.datasets.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
+from mmtwoway.testing.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
                                    load_fashion_mnist, read_idx)
-from mmtwoway.datasets.mosaic import resize_item
+from mmtwoway.testing.mosaic import resize_item
+from mmtwoway.testing import mosaic_data
 
-TOOL = Path(__file__).parents[2] / 'tools' / 'misc' / 'make_mosaic_data.py'
 REAL = osp.isfile(osp.join(FASHION_MNIST_ROOT, 'train-images-idx3-ubyte.gz'))
 needs_real = pytest.mark.skipif(
     not REAL, reason=f'Fashion-MNIST is not installed in {FASHION_MNIST_ROOT}'
@@ -145,10 +144,7 @@ def test_real_fashion_mnist():
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('make_mosaic_data_t', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return mosaic_data
 
 
 def crop_sources(out: Path, split: str, lookup: dict):
@@ -226,13 +222,9 @@ def test_fashion_mosaics_reproducible_and_checked(tool, tmp_path, capsys):
 
 
 def test_digits_source_matches_make_demo_data(tool, tmp_path):
-    demo_spec = importlib.util.spec_from_file_location(
-        'make_demo_data_t', TOOL.parent / 'make_demo_data.py')
-    demo = importlib.util.module_from_spec(demo_spec)
-    demo_spec.loader.exec_module(demo)
     common = ['--num-train', '12', '--num-val', '6', '--seed', '5']
     tool.main([str(tmp_path / 'm'), '--source', 'digits'] + common)
-    demo.main([str(tmp_path / 'd')] + common)
+    mosaic_data.demo_main([str(tmp_path / 'd')] + common)
     for rel in ('annotations/instances_train.json', 'val/val_000006.png'):
         assert (tmp_path / 'm' / rel).read_bytes() == (tmp_path / 'd' /
                                                       rel).read_bytes()

@@ -1,0 +1,1 @@
+"""Command-line tools; importable (`import tools.misc.dataset_stats`) for the tests."""
