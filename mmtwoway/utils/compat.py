@@ -25,20 +25,6 @@ from importlib import metadata
 import numpy as np
 import torch
 
-_APPLIED = set()
-
-
-def _once(fn):
-    """Run a fix at most once per process."""
-
-    @functools.wraps(fn)
-    def wrapper():
-        if fn.__name__ not in _APPLIED:
-            fn()
-            _APPLIED.add(fn.__name__)
-
-    return wrapper
-
 
 def _history_buffer_getattr(obj, name: str):
     """A ``getattr`` that unpickling may call on ``HistoryBuffer`` only.
@@ -69,7 +55,7 @@ def _numpy_globals() -> list:
     return entries
 
 
-@_once
+@functools.cache  # each fix runs at most once per process
 def allow_mmengine_checkpoints() -> None:
     """Allowlist what mmengine checkpoints need under ``weights_only``."""
     if not hasattr(torch.serialization, 'add_safe_globals'):
@@ -95,7 +81,7 @@ def _init_dist_pytorch_cpu(original, backend: str = 'nccl', **kwargs):
         **kwargs)
 
 
-@_once
+@functools.cache  # each fix runs at most once per process
 def patch_cpu_distributed() -> None:
     """Make mmengine's launcher and DDP wrapper work on CPU-only machines."""
     from mmengine.dist import utils as dist_utils
@@ -127,7 +113,7 @@ def transformers_too_new() -> bool:
     return digit_version(version) >= digit_version('5.0.0')
 
 
-@_once
+@functools.cache  # each fix runs at most once per process
 def guard_transformers() -> None:
     """Skip mmpretrain's multimodal models when transformers >= 5."""
     if not transformers_too_new():

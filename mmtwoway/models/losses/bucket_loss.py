@@ -23,15 +23,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from .utils import masked_mean
+
 #: ``(x, pos, neg, dim) -> (loss of every slice, slices that count)``
 OneWay = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int],
                   Tuple[torch.Tensor, torch.Tensor]]
-
-
-def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean over the last dim of the ``valid`` entries; 0 if there are none."""
-    total = values.masked_fill(~valid, 0.).sum(-1)
-    return total / valid.sum(-1).clamp(min=1)
 
 
 def ways_loss(logits: torch.Tensor, target: torch.Tensor, one_way: OneWay,

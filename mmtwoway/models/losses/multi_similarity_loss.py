@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .bucket_loss import BucketLoss
-from .two_way_loss import soft_max
+from .utils import soft_max
 
 
 @MODELS.register_module()

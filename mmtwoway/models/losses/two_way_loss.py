@@ -25,27 +25,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .bucket_loss import BucketLoss, ways_loss
-
-_NEG_INF = float('-inf')
-
-
-def soft_max(z: torch.Tensor, mask: torch.Tensor, t: float,
-             dim: int) -> torch.Tensor:
-    """``t * log sum exp(z / t)`` over the entries of ``mask`` along ``dim``.
-
-    Entries outside ``mask`` are excluded exactly (filled with -inf, not a
-    finite number that leaks for large logits). A slice with no entry gives
-    -inf, with a zero (not NaN) gradient. ``t == 0`` is the hard max.
-    """
-    nonempty = mask.any(dim, keepdim=True)
-    # -inf outside the mask; slices with nothing to pool stay finite so that
-    # logsumexp's backward is NaN-free, and are set to -inf afterwards.
-    z = z.masked_fill(~mask, _NEG_INF).masked_fill(~nonempty, 0.)
-    if t == 0:
-        pooled = z.amax(dim, keepdim=True)
-    else:
-        pooled = t * torch.logsumexp(z / t, dim, keepdim=True)
-    return pooled.masked_fill(~nonempty, _NEG_INF).squeeze(dim)
+from .utils import soft_max
 
 
 def one_way_loss(x: torch.Tensor,
@@ -141,11 +121,6 @@ class TwoWayLoss(BucketLoss):
                              f'tp={tp}, tn={tn}')
         self.tp, self.tn = float(tp), float(tn)
         self.margin = float(margin)
-
-    def one_way(self, x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
-                dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 14 along ``dim`` (see :func:`one_way_loss`)."""
-        return one_way_loss(x, pos, neg, dim, self.tp, self.tn, self.margin)
 
     def bucket_loss(self, logits: torch.Tensor,
                     target: torch.Tensor) -> torch.Tensor:
