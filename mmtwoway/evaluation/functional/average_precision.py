@@ -12,28 +12,19 @@ exactly how ``sklearn.metrics.average_precision_score`` treats ties (one
 threshold per distinct score). Entries with a negative target are ignored:
 they are neither positive nor negative, as if removed from the ranking.
 
-Only the positives need a precision, and they are few (about 3% of the
-entries on COCO or VAW), so instead of an ``argsort`` and cumulative sums
-over every entry we sort the scores once *without* indices and find the two
-counts above for every positive with a binary search (``searchsorted``
-counts the strictly smaller scores, which handles ties for free). The
-value-only sort is numpy's: torch has no sort that skips the int64 indices,
-and numpy's SIMD quicksort is 3-4x faster than ``torch.sort`` on two cores.
-It runs in chunks on torch's intra-op thread count (numpy releases the
-GIL), one thread first gathering the positives.
-:func:`rank_positives` exposes the counts, e.g. for threshold calibration.
+Both counts come from sorted rows and a binary search (``searchsorted``
+counts the strictly smaller entries, which takes ties whole): every slice's
+scores are sorted, and so are its positive scores, and each positive is
+looked up in both. :func:`rank_positives` exposes the counts, e.g. for
+threshold calibration.
 """
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Any, Callable, List, NamedTuple, Sequence, Tuple, Union
+from typing import NamedTuple, Tuple, Union
 
 import numpy as np
 import torch
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
-# Entries per task of _sort_tasks: 1 MiB of float32.
-_CHUNK_ENTRIES = 1 << 18
 _NEG_INF = float('-inf')
 
 # The two ways of eq. 23 / 24 and the dim the APs run along: mAP@class
@@ -95,117 +86,13 @@ def _check_inputs(scores: ArrayLike,
     return scores, targets
 
 
-def _run_in_threads(tasks: Sequence[Callable[[], Any]]) -> List[Any]:
-    """Results of ``tasks``, run on torch's number of intra-op threads.
+def _sort_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Every row sorted ascending, NaN last.
 
-    The tasks are numpy comparisons, copies and sorts, which release the
-    GIL, so the threads really run in parallel.
+    numpy's sort, because it sorts the values alone; ``torch.sort`` also
+    builds the int64 indices and takes several times longer.
     """
-    workers = min(torch.get_num_threads(), len(tasks))
-    if workers <= 1:
-        return [task() for task in tasks]
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(task) for task in tasks]
-        return [future.result() for future in futures]
-
-
-def _positives(scores: torch.Tensor, targets: torch.Tensor,
-               dim: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The slice and the score of every positive, grouped by slice.
-
-    Plain numpy, so that it runs in a thread beside the sorts.
-
-    Args:
-        scores: (samples, classes) scores.
-        targets: Targets of the same shape.
-        dim: The dim the slices run along, as in :func:`average_precision`.
-
-    Returns:
-        tuple: the slice (class for ``dim=0``, sample for ``dim=1``, int64)
-        and the score of every positive, ordered by slice.
-    """
-    num_classes = scores.shape[1]
-    # A flat nonzero is several times faster than the 2-D one.
-    flat = np.flatnonzero(targets.numpy() > 0)
-    pos_score = scores.numpy().reshape(-1)[flat]
-    if dim == 1:
-        return flat // num_classes, pos_score
-    # The flat order walks sample by sample; a stable sort of the few
-    # positives' classes (a radix sort for int16) groups them by class.
-    pos_class = (flat % num_classes).astype(
-        np.int16 if num_classes <= np.iinfo(np.int16).max else np.int64)
-    order = np.argsort(pos_class, kind='stable')
-    return pos_class[order].astype(np.int64), pos_score[order]
-
-
-def _sort_tasks(
-    rows: torch.Tensor, row_targets: torch.Tensor, has_ignored: bool
-) -> Tuple[torch.Tensor, torch.Tensor, List[Callable[[], None]]]:
-    """Tasks that sort every row of scores, ignored entries as -inf.
-
-    The work is split into chunks of about 1 MiB (they stay in a core's
-    L2 cache), a multiple of the threads in number and of equal size, so
-    that no thread is left alone with a last big chunk. A task copies its
-    chunk into the output (for ``dim=0`` the transpose of a column block),
-    sets its ignored entries to -inf and sorts it in place.
-
-    Args:
-        rows: Scores, one slice per row (K x L); may be a strided view.
-        row_targets: Targets of the same layout.
-        has_ignored: Whether any target is negative (else the ignored
-            entries are not looked for).
-
-    Returns:
-        tuple: the (K, L) output and the number of ignored entries of every
-        row, both filled in by the tasks, and the tasks.
-    """
-    ranked = torch.empty(rows.shape, dtype=rows.dtype)
-    num_ignored = torch.zeros(rows.shape[0], dtype=torch.long)
-    src, dst = rows.numpy(), ranked.numpy()
-    tgt, ign = row_targets.numpy(), num_ignored.numpy()
-    num_rows, length = rows.shape
-    threads = torch.get_num_threads()
-    num_chunks = max(1, -(-num_rows * length // _CHUNK_ENTRIES))
-    num_chunks = -(-num_chunks // threads) * threads
-    step = -(-num_rows // num_chunks)
-
-    def sort_chunk(start: int) -> None:
-        chunk = dst[start:start + step]
-        np.copyto(chunk, src[start:start + step])
-        if has_ignored:
-            ignored = tgt[start:start + step] < 0
-            np.copyto(chunk, -np.inf, where=ignored)
-            ign[start:start + step] = ignored.sum(1)
-        chunk.sort(axis=1)
-
-    tasks = [partial(sort_chunk, start) for start in range(0, num_rows, step)]
-    return ranked, num_ignored, tasks
-
-
-def _sorted_positives(
-        pos_row: torch.Tensor, pos_score: torch.Tensor,
-        num_rows: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Each row's positive scores, sorted, in one -inf padded matrix.
-
-    Args:
-        pos_row: Row of every positive, grouped by row.
-        pos_score: Score of every positive.
-        num_rows: Number of rows K.
-
-    Returns:
-        tuple: a ``(K, max P)`` matrix whose row k holds ``max P - P_k``
-        -inf paddings, then the P_k positive scores of row k ascending;
-        and the number of paddings of every row.
-    """
-    counts = torch.bincount(pos_row, minlength=num_rows)
-    width = int(counts.max()) if counts.numel() else 0
-    # The positives come grouped by row, so a positive's slot within its
-    # row is its position minus the number of positives of the rows above.
-    row_start = counts.cumsum(0) - counts
-    slot = torch.arange(pos_row.numel()) - row_start[pos_row]
-    packed = pos_score.new_full((num_rows, width), _NEG_INF)
-    packed[pos_row, slot] = pos_score
-    return packed.sort(dim=1).values, width - counts
+    return torch.from_numpy(np.sort(rows.numpy(), axis=1))
 
 
 def _count_at_least(sorted_rows: torch.Tensor, queries: torch.Tensor,
@@ -284,23 +171,22 @@ def rank_positives(scores: ArrayLike,
     if scores.numel() == 0:
         raise ValueError('cannot rank an empty score matrix of shape '
                          f'{tuple(scores.shape)}')
-    # min() is one cheap pass; most datasets have no ignored entry at all.
-    has_ignored = targets.dtype != torch.bool and bool(targets.min() < 0)
-    # Slices become rows: views here, contiguous in the one sorted copy.
-    rows, row_targets = (scores.T, targets.T) if dim == 0 else (scores,
-                                                                targets)
-    ranked, num_ignored, sort_tasks = _sort_tasks(rows, row_targets,
-                                                  has_ignored)
-    # The threads sort while one of them gathers the positives.
-    (pos_row, pos_score), *_ = _run_in_threads(
-        [partial(_positives, scores, targets, dim)] + sort_tasks)
-    # The sort puts NaN last in its row: checking the last column is free.
-    if ranked[:, -1].isnan().any():
+    if dim == 0:  # slices become rows
+        scores, targets = scores.T, targets.T
+    positive, ignored = targets > 0, targets < 0
+    # Ignored entries sort first as -inf, below every real query.
+    ranked = _sort_rows(scores.masked_fill(ignored, _NEG_INF))
+    if ranked[:, -1].isnan().any():  # the sort puts NaN last in its row
         raise ValueError(f'scores contain {int(ranked.isnan().sum())} NaN '
                          'value(s) at non-ignored entries; a ranking metric '
                          'cannot order them')
-    queries, num_pad = _sorted_positives(
-        torch.from_numpy(pos_row), torch.from_numpy(pos_score), len(ranked))
+    # Each slice's positive scores ascending, after its other entries as
+    # -inf; the last ``width`` columns hold every slice's positives.
+    num_pos = positive.sum(1)
+    width = int(num_pos.max())
+    queries = _sort_rows(scores.masked_fill(~positive, _NEG_INF))
+    queries = queries[:, queries.shape[1] - width:].contiguous()
+    num_pad, num_ignored = width - num_pos, ignored.sum(1)
     return PositiveRanks(
         ranked=ranked,
         num_ignored=num_ignored,
