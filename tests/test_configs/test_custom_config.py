@@ -17,6 +17,9 @@ from mmengine.runner import Runner
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.utils.runtime import adapt_to_machine
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEMPLATE = osp.join(ROOT, 'configs', 'custom', 'twoway_custom_r50.py')
 

@@ -132,6 +132,7 @@ def test_asl_stays_finite_on_half_precision_logits():
                                    avg_factor=2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('loss', list(CONFIGS))
 def test_one_runner_iteration_and_top_k_accuracy(loss, imagenet_root,
                                                  tmp_path):

@@ -107,6 +107,7 @@ def train(coco_root, work_dir, runtime_info, recorder_cls, syncing):
     return counter.counts, [(r['step'], r['loss']) for r in lines]
 
 
+@pytest.mark.slow
 def test_iterations_between_log_lines_never_sync(coco_root, tmp_path,
                                                  op_recorder, syncing_ops,
                                                  one_thread):

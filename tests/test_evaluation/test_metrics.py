@@ -181,6 +181,7 @@ def _dist_worker(rank, world_size, init_file, out_dir, size):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_distributed_two_ranks(tmp_path):
     size = 23  # odd: DefaultSampler pads rank 1 with sample 0
     mp.spawn(

@@ -123,6 +123,7 @@ def test_model_base_trains_one_iteration(base, backbone_type, channels):
     train_one_iteration(build_base(base, backbone_type, channels))
 
 
+@pytest.mark.slow
 def test_regnety32gf_base_has_se_3712_channels_and_trains():
     # One build for both checks: RegNetY-32GF has 145M parameters.
     model = build_base('regnety32gf.py', 'TorchvisionRegNet', 3712)

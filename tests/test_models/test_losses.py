@@ -317,6 +317,7 @@ def _bucket_problem(n):
     return data, target, model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('world,n_local,bucket_size', [
     (2, 4, 8),  # one bucket over both ranks
     (4, 2, 4),  # two buckets, each over two ranks

@@ -22,6 +22,9 @@ from PIL import Image
 from mmtwoway.testing.loss_benchmark import (configs, data, report, settings,
                                              training)
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(ROOT, 'tools', 'benchmark')
 HAVE_FASHION = osp.isfile(

@@ -18,6 +18,9 @@ from mmtwoway.structures.decision import load_calibration
 from mmtwoway.structures.decision import threshold_labels
 from mmtwoway.utils.runtime import adapt_to_machine
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

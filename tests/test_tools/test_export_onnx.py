@@ -21,6 +21,9 @@ from mmtwoway.deployment import ImagePreprocessor, read_metadata
 from mmtwoway.structures.decision import (load_calibration,
                                              save_calibration)
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

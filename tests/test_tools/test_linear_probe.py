@@ -23,6 +23,9 @@ import mmtwoway  # noqa: F401  (allowlists mmengine checkpoints)
 from mmtwoway.utils.runtime import adapt_to_machine
 from tools import linear_probe
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = {  # a ResNet-18 with 16 base channels: 128-d features
     'model.backbone.depth': 18,

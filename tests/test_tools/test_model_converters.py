@@ -25,7 +25,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MODEL_BASES = osp.join(ROOT, 'configs', '_base_', 'models')
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
+# Large backbones: `make test-fast` skips them.
+pytestmark = [pytest.mark.usefixtures('one_thread'), pytest.mark.slow]
 
 
 @pytest.fixture(scope='module')

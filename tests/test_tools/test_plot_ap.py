@@ -12,6 +12,9 @@ from PIL import Image
 from mmtwoway.structures.decision import load_calibration, save_calibration
 from mmtwoway.utils.runtime import adapt_to_machine
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

@@ -15,6 +15,9 @@ from mmengine.config import Config
 from mmtwoway.structures.decision import load_calibration, save_calibration
 from mmtwoway.structures.decision import threshold_labels
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

@@ -17,6 +17,9 @@ from PIL import Image
 
 import mmtwoway  # noqa: F401  (allowlists mmengine checkpoints for torch.load)
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
 DEMO_CFG = osp.join(ROOT, 'configs', 'twoway_demo.py')

@@ -7,6 +7,9 @@ import pytest
 from demo_run import calibration, demo_run, load_tool, run_main
 from PIL import Image
 
+# Subprocesses, demo training or large models: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

@@ -44,6 +44,7 @@ def write_mmengine_checkpoint(path):
             message_hub=hub.state_dict()), path)
 
 
+@pytest.mark.slow
 def test_checkpoint_fixture_reproduces_the_torch_26_failure(tmp_path):
     path = tmp_path / 'ckpt.pth'
     write_mmengine_checkpoint(path)
@@ -110,6 +111,7 @@ def test_cpu_distributed_patches_are_installed():
     assert MMDistributedDataParallel.__init__.__wrapped__ is not None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
 def test_mmengine_init_dist_uses_gloo_without_cuda(tmp_path):
     # mmengine's own init_dist, as Runner calls it, with the NCCL default.
@@ -193,6 +195,7 @@ def make_fake_transformers(root):
         'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
 
 
+@pytest.mark.slow
 def test_transformers_5_breaks_plain_mmpretrain(tmp_path):
     make_fake_transformers(tmp_path)
     res = run_python('import mmpretrain.models',
@@ -201,6 +204,7 @@ def test_transformers_5_breaks_plain_mmpretrain(tmp_path):
     assert 'NoneType takes no arguments' in res.stderr, res.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_mmtwoway_imports_and_builds_models_with_transformers_5(tmp_path):
     make_fake_transformers(tmp_path)
     res = run_python(
