@@ -4,16 +4,14 @@ as mmengine's ``RuntimeInfoHook``."""
 import json
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from PIL import Image
 
 import mmtwoway  # noqa: F401  (registers everything)
-from mmtwoway.testing.coco_writer import CocoWriter
+from mmtwoway.testing.synthetic import write_coco_jpegs
 from mmtwoway.engine.hooks import DeferredRuntimeInfoHook
 from mmtwoway.utils.runtime import adapt_to_machine
 
@@ -23,21 +21,9 @@ ITERS, INTERVAL = 6, 3
 
 @pytest.fixture(scope='module')
 def coco_root(tmp_path_factory):
-    """An MS-COCO-layout folder of 12 small images with COCO's 80 ids."""
+    """A synthetic MS-COCO 2014 train split of 12 small JPEGs."""
     root = tmp_path_factory.mktemp('coco')
-    coco_ids = [i for i in range(1, 91) if i not in
-                (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
-    writer = CocoWriter([dict(id=i, name=f'c{i}') for i in coco_ids])
-    rng = np.random.default_rng(0)
-    (root / 'train2014').mkdir()
-    for n in range(2 * ITERS):
-        name = f'COCO_train2014_{n:012d}.jpg'
-        Image.fromarray(rng.integers(0, 256, (40, 48, 3), np.uint8)).save(
-            root / 'train2014' / name)
-        image_id = writer.add_image(name, 48, 40)
-        for label in rng.choice(80, size=1 + n % 3, replace=False):
-            writer.add_annotation(image_id, coco_ids[label], [5, 5, 20, 20])
-    writer.dump(str(root / 'annotations' / 'instances_train2014.json'))
+    write_coco_jpegs(str(root), 2 * ITERS, 48, 40, split='train2014')
     return root
 
 
