@@ -2,7 +2,9 @@
 
 Not imported by ``import mmtwoway``: the training path does not need them.
 """
-from .inference import predict_images
+from .inference import predict_images, predict_readable
 from .model import load_model, model_classes
 
-__all__ = ['load_model', 'model_classes', 'predict_images']
+__all__ = [
+    'load_model', 'model_classes', 'predict_images', 'predict_readable'
+]

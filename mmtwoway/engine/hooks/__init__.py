@@ -1,3 +1,10 @@
 from .class_frequency_hook import ClassFrequencyHook, count_labels
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .train_settings_hook import (TrainSettingsError, TrainSettingsHook,
+                                  check_train_settings)
 
-__all__ = ['ClassFrequencyHook', 'count_labels']
+__all__ = [
+    'ClassFrequencyHook', 'count_labels', 'NonFiniteLossHook',
+    'NonFiniteLossError', 'TrainSettingsHook', 'TrainSettingsError',
+    'check_train_settings'
+]

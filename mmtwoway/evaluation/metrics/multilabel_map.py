@@ -22,6 +22,7 @@ from mmpretrain.registry import METRICS
 from mmpretrain.structures import format_label, label_to_onehot
 
 from ..functional.average_precision import mean_ap, way_to_dim
+from ..functional.targets import check_target_not_nan, describe_sample
 
 # What a class listed in ``gt_label_difficult`` (and not a plain positive)
 # becomes in the target vector.
@@ -46,11 +47,14 @@ def sample_target(sample: Dict[str, Any], num_classes: int,
         torch.Tensor: (C,) int8.
 
     Raises:
-        ValueError: Without ``gt_score`` / ``gt_label``, or if the target
-            does not have C classes.
+        ValueError: Without ``gt_score`` / ``gt_label``, if the target
+            does not have C classes, or if ``gt_score`` holds NaN (the
+            message names the sample's image).
     """
     if sample.get('gt_score') is not None:
         target = torch.as_tensor(sample['gt_score']).detach().cpu()
+        check_target_not_nan(target,
+                             f'the gt_score of {describe_sample(sample)}')
         target = target.sign().to(torch.int8)
     elif sample.get('gt_label') is not None:
         target = label_to_onehot(sample['gt_label'],
@@ -94,6 +98,24 @@ def unique_results(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             seen.add(idx)
         unique.append(result)
     return unique
+
+
+def check_not_empty(results: List[Dict[str, Any]], metric: str) -> None:
+    """Raise a clear error when an evaluation received no sample at all.
+
+    Args:
+        results: The gathered per-sample results.
+        metric: The metric's name, for the message.
+
+    Raises:
+        ValueError: ``results`` is empty.
+    """
+    if not results:
+        raise ValueError(
+            f'{metric} received no sample: the dataloader of this '
+            'evaluation is empty, so the metric is undefined. Check the '
+            "dataset's ann_file, data_root and data_prefix (and its filter "
+            'settings), e.g. with tools/misc/dataset_stats.py.')
 
 
 @METRICS.register_module()
@@ -202,6 +224,7 @@ class MultiLabelMAP(BaseMetric):
             requested ``ways``), without the prefix that ``evaluate`` adds.
         """
         unique = unique_results(results)
+        check_not_empty(unique, type(self).__name__)
         scores = torch.stack([r['pred_score'] for r in unique])
         targets = torch.stack([r['target'] for r in unique])
         return {
