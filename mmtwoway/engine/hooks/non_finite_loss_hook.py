@@ -21,6 +21,12 @@ step must not wait (the loss itself is sync-free, see ``TwoWayLoss``). So:
   checkpoint, and the run stops there, naming the first bad iteration.
   Steps that the AMP loss scaler skipped for overflowing gradients are
   normal and are only logged, with their number and the current scale.
+  Until the flag is read, a zeroed step still applies the optimiser's
+  momentum and weight decay (finite values).
+
+BatchNorm's running statistics are updated by the forward pass itself, so
+the bad batch may leave non-finite values there; the stopped run saves no
+checkpoint, and ``--resume`` continues from the last good one.
 """
 import logging
 from collections import deque
