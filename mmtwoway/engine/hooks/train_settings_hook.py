@@ -171,5 +171,6 @@ class TrainSettingsHook(Hook):
         if reason is None or evaluator is None:
             return
         for metric in evaluator.metrics:
-            if isinstance(metric, MultiLabelF1):
+            # A metric with a decision of its own does not use the head's.
+            if isinstance(metric, MultiLabelF1) and metric.decision is None:
                 metric.warn_about_decision(reason)
