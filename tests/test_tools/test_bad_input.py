@@ -226,3 +226,23 @@ def test_train_py_refuses_a_bucket_size_before_the_first_iteration(
         'per process, so with batch_size=24 and drop_last=False the last '
         'batch of every epoch has 16 samples.')
     assert 'Epoch(train)' not in stdout + stderr
+
+
+def test_load_from_still_fine_tunes_from_another_head(run, bad_checkpoints,
+                                                      tmp_path, capsys):
+    """Partial loading for fine-tuning stays: what fits is loaded, the
+    skipped keys are logged."""
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(run.config)
+    cfg.work_dir = str(tmp_path / 'w')
+    cfg.load_from = str(bad_checkpoints['eight'])
+    runner = Runner.from_cfg(cfg)
+    head_before = runner.model.head.fc.weight.detach().clone()
+    runner.load_or_resume()
+    logged = capsys.readouterr().out
+    assert 'size mismatch for head.fc.weight: copying a param with shape ' \
+        'torch.Size([8, 128]) from checkpoint' in logged
+    ckpt = read_checkpoint(str(bad_checkpoints['eight']))['state_dict']
+    assert torch.equal(runner.model.backbone.conv1.weight,
+                       ckpt['backbone.conv1.weight'])
+    assert torch.equal(runner.model.head.fc.weight, head_before)
