@@ -13,6 +13,9 @@ import pytest
 import torch
 from demo_runner import (CocoWithNaNTarget, build_runner, demo_cfg,
                          make_data)
+from mmengine.hooks import Hook
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
 
 from mmtwoway.engine.hooks import NonFiniteLossError, NonFiniteLossHook
 
@@ -109,3 +112,77 @@ def test_interval_must_be_positive():
     with pytest.raises(ValueError, match='interval must be None or a '
                        'positive int'):
         NonFiniteLossHook(interval=0)
+
+
+# ------------------------------------------------------------------ AMP
+
+@OPTIM_WRAPPERS.register_module(force=True)
+class CpuScalerOptimWrapper(AmpOptimWrapper):
+    """mmengine's AmpOptimWrapper with torch's GradScaler on the CPU.
+
+    mmengine's wrapper refuses to start without CUDA; its backward / step
+    (scale, unscale, skip, update) are what matter to the hook, and torch's
+    GradScaler runs on the CPU. The forward stays float32.
+    """
+
+    def __init__(self, init_scale: float = 2.**16, **kwargs):
+        OptimWrapper.__init__(self, **kwargs)
+        self._scale_update_param = None
+        self.cast_dtype = None
+        self.loss_scaler = torch.amp.GradScaler('cpu', init_scale=init_scale)
+
+    def optim_context(self, model):
+        return OptimWrapper.optim_context(self, model)
+
+
+class Snapshot(Hook):
+    """The weights as training starts (after their initialisation)."""
+
+    def before_train(self, runner):
+        self.weights = {
+            k: v.detach().clone() for k, v in runner.model.named_parameters()
+        }
+
+
+def test_amp_skips_are_logged_not_stopped(root, tmp_path, one_thread,
+                                          capsys):
+    """A scale so large that the scaled gradients overflow: the scaler
+    skips both steps of the epoch; the hook logs that and lets the run go
+    on (the loss itself stays finite)."""
+    cfg = demo_cfg(root, str(tmp_path / 'w'), custom_hooks=[
+        dict(type='NonFiniteLossHook', sync_free=True)
+    ])
+    cfg.optim_wrapper = dict(type='CpuScalerOptimWrapper', init_scale=3e38,
+                             optimizer=cfg.optim_wrapper.optimizer)
+    runner = build_runner(cfg)
+    snapshot = Snapshot()
+    runner.register_hook(snapshot)
+    runner.train()  # no error
+    captured = capsys.readouterr()
+    logged = captured.out + captured.err
+    # read every iteration (the logger's interval here): one line each
+    for it, scale in ((1, '1.5e+38'), (2, '7.5e+37')):
+        assert ('NonFiniteLossHook: the AMP loss scaler skipped 1 optimiser '
+                'step(s) with non-finite gradients (the first at epoch 1, '
+                f'iteration {it}/2 (global iteration {it})); the weights were'
+                f' not changed by them. Loss scale now {scale}.') in logged
+    for key, value in runner.model.named_parameters():  # never stepped
+        assert torch.equal(value, snapshot.weights[key]), key
+
+
+def test_amp_run_whose_loss_is_non_finite_still_stops(root, tmp_path,
+                                                      one_thread):
+    cfg = demo_cfg(root, str(tmp_path / 'w'), max_epochs=2, custom_hooks=[
+        dict(type='NonFiniteLossHook', sync_free=True, interval=100)
+    ])
+    cfg.optim_wrapper = dict(type='CpuScalerOptimWrapper', init_scale=1.,
+                             optimizer=dict(type='SGD', lr=1e30))
+    runner = build_runner(cfg)
+    with pytest.raises(NonFiniteLossError) as err:
+        runner.train()
+    message = str(err.value)
+    assert 'the training loss became non-finite at epoch 1, iteration 2/2' \
+        in message
+    assert 'The AMP loss scaler kept that step out of the weights.' in \
+        message
+    assert weights_are_finite(runner)

@@ -261,8 +261,12 @@ class NonFiniteLossHook(Hook):
         for scaler in self._scalers:
             before = self._scales.pop(id(scaler), None)
             after = getattr(scaler, '_scale', None)
-            if before is None or not isinstance(after, torch.Tensor):
+            if not isinstance(after, torch.Tensor):
                 continue
+            if before is None:  # the scale tensor is made by the first step
+                before = getattr(scaler, '_init_scale', None)
+                if before is None:
+                    continue
             skipped = (after < before).long()
             if self._skips is None:
                 self._skips = torch.zeros_like(skipped)
