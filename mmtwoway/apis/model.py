@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
 
-from mmtwoway.utils.checkpoint import (check_state_dict, read_checkpoint,
+from mmtwoway.utils.checkpoint import (check_state_dict, load_any,
                                        state_dict_of)
 
 _DECISION_KEYS = ('calibration', 'thr', 'topk')
@@ -93,7 +93,7 @@ def load_model(config: Union[str, Config],
 
     cfg = _config(config, cfg_options)
     _set_decision(cfg.model.head, calibration, topk)
-    ckpt = read_checkpoint(checkpoint)
+    ckpt = load_any(checkpoint)
     # Builds the model as mmpretrain does (data preprocessor included);
     # the weights are loaded below, strictly.
     model = get_model(cfg, pretrained=False)

@@ -17,7 +17,7 @@
   skipped.
 * :func:`install_strict_inferencer` makes mmpretrain's inferencers
   (``ImageClassificationInferencer(model=CONFIG, pretrained=CKPT)``) load
-  a local checkpoint strictly too: they use ``get_model``, which loads with
+  a checkpoint path or URL strictly too: they use ``get_model``, which loads with
   ``strict=False`` and only logs a mismatch, leaving e.g. a classifier of
   another class count randomly initialised.
 * :func:`previous_checkpoint` finds the newest other readable checkpoint
@@ -171,12 +171,29 @@ def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
         'config, which loads what fits and logs what it skips).')
 
 
+def load_any(path: str) -> Any:
+    """Load a checkpoint from a local file or any scheme mmengine knows.
+
+    Local files go through :func:`read_checkpoint` (installed as mmengine's
+    local loader by ``import mmtwoway``); URLs and other schemes through
+    mmengine's ``CheckpointLoader``, as ``load_from`` does.
+
+    Args:
+        path: A local file, ``http(s)://`` URL, ``from-torchvision://`` ...
+
+    Returns:
+        The loaded checkpoint, on the CPU.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    return CheckpointLoader.load_checkpoint(path, map_location='cpu')
+
+
 def load_strict(model: torch.nn.Module, path: str) -> Dict[str, Any]:
     """Load a checkpoint into ``model``; every weight must fit exactly.
 
     Args:
         model: The model (unwrapped).
-        path: The checkpoint file.
+        path: The checkpoint (a local file or a URL, see :func:`load_any`).
 
     Returns:
         dict: The checkpoint (``meta`` etc.).
@@ -185,7 +202,7 @@ def load_strict(model: torch.nn.Module, path: str) -> Dict[str, Any]:
         FileNotFoundError, CheckpointError: See :func:`read_checkpoint`.
         ValueError: See :func:`check_state_dict`.
     """
-    checkpoint = read_checkpoint(path)
+    checkpoint = load_any(path)
     if not isinstance(checkpoint, dict):
         raise CheckpointError(path, f'it holds a {type(checkpoint).__name__}'
                               ', not a dict of weights')
@@ -217,7 +234,7 @@ def _strict_inferencer_init(original):
                  offload_folder=None,
                  **kwargs):
         from mmengine.model import BaseModel
-        if not isinstance(pretrained, str) or '://' in pretrained:
+        if not isinstance(pretrained, str):  # True: the zoo's weights
             return original(self, model, pretrained, device, device_map,
                             offload_folder, **kwargs)
         if not isinstance(model, BaseModel):

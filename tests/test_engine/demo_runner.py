@@ -10,10 +10,10 @@ from typing import Optional
 import numpy as np
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmpretrain.registry import DATASETS
 
 from mmtwoway.datasets import CocoMultiLabel
 from mmtwoway.datasets.mosaic import digits_item_pool, write_mosaic_dataset
-from mmpretrain.registry import DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CFG = osp.join(ROOT, 'configs', 'twoway_demo.py')
@@ -66,4 +66,5 @@ def demo_cfg(root: str, work_dir: str, batch_size: int = 16,
 
 
 def build_runner(cfg: Config) -> Runner:
+    """mmengine's Runner of ``cfg``."""
     return Runner.from_cfg(cfg)
