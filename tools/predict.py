@@ -14,7 +14,11 @@ calibration file given by ``--thresholds`` (written by
 else top-k, which the tool then says is uncalibrated.
 
 The images run through mmpretrain's ``ImageClassificationInferencer`` with
-the config's test pipeline, which also shows the progress bar. With
+the config's test pipeline. An image that cannot be read (empty, truncated,
+not an image) is skipped: the others are predicted and written, a warning
+on stderr lists the skipped files with the reason, and the exit status is
+3 (``EXIT_UNREADABLE``), so that scripts notice. When no image can be
+read, it is an error (status 1). A missing file is an error at the start. With
 ``--onnx`` (a model from ``tools/deployment/export_onnx.py``) they run
 through onnxruntime instead, after the same pipeline (recorded in the
 model's metadata), and the labels are the graph's ``labels`` output (its
@@ -26,12 +30,16 @@ import csv
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+import sys
+from typing import Dict, List, Optional, Sequence
 
 import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
-from mmtwoway.apis import model_classes, predict_images
+from mmtwoway.apis import model_classes, predict_readable
 from mmtwoway.apis.cli import (add_model_arguments, describe_decision,
                                model_from_args, run_tool)
+
+# Exit status when some images could not be read (the rest were written).
+EXIT_UNREADABLE = 3
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp', '.ppm', '.pgm')
@@ -71,6 +79,8 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.out and not args.out.lower().endswith(('.json', '.csv')):
         parser.error(f'--out must end with .json or .csv, got {args.out}')
+    if args.batch_size < 1:
+        parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     return args
 
 
@@ -123,7 +133,14 @@ def write(out: str, results: List[Dict], classes: List[str],
                             [f'{s:.6g}' for s in r['scores']])
 
 
-def main(argv: Sequence[str] = None) -> None:
+def main(argv: Sequence[str] = None) -> Optional[int]:
+    """Predict, print and write; return ``EXIT_UNREADABLE`` if images were
+    skipped, else None.
+
+    Raises:
+        FileNotFoundError, ValueError: Missing inputs, a checkpoint that
+            does not fit, or no readable image at all.
+    """
     args = parse_args(argv)
     images = find_images(args.inputs)
     if args.onnx:
@@ -149,9 +166,16 @@ def main(argv: Sequence[str] = None) -> None:
               f'{rule.k} classes, not a calibrated decision. Run '
               f'tools/calibrate.py and pass --thresholds FILE (or {where}).')
     if args.onnx:
-        results = runner.predict(images, args.batch_size)
+        results, unreadable = runner.predict(images, args.batch_size), []
     else:
-        results = predict_images(model, images, args.batch_size)
+        results, unreadable = predict_readable(model, images,
+                                               args.batch_size)
+    if unreadable and not results:
+        raise ValueError(
+            f'none of the {len(images)} image(s) can be read: ' +
+            '; '.join(str(err) for err in unreadable[:5]) +
+            (f'; ... and {len(unreadable) - 5} more'
+             if len(unreadable) > 5 else ''))
     for r in results:
         labels = ', '.join(f'{name} ({score:.3f})' for name, score in zip(
             r['labels'], r['label_scores']))
@@ -160,6 +184,14 @@ def main(argv: Sequence[str] = None) -> None:
         write(args.out, results, classes,
               dict(header, decision=decision, classes=classes))
         print(f'{len(results)} predictions written to {args.out}')
+    if unreadable:
+        listed = '\n'.join(f'  {err.path}: {err.reason}'
+                           for err in unreadable)
+        print(f'predict.py: warning: skipped {len(unreadable)} of '
+              f'{len(images)} image(s) that cannot be read (exit status '
+              f'{EXIT_UNREADABLE}):\n{listed}', file=sys.stderr)
+        return EXIT_UNREADABLE
+    return None
 
 
 if __name__ == '__main__':

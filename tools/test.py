@@ -6,12 +6,15 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from mmtwoway.utils.runtime import adapt_to_machine
+from mmtwoway.utils.checkpoint import load_strict
+from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,7 +54,10 @@ def main() -> None:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    # Loaded strictly below, not by the Runner: its load_from is for
+    # fine-tuning and only logs a head of another class count, which then
+    # stays randomly initialised and gives a wrong mAP.
+    cfg.load_from = None
     if args.calibration:
         cfg.model.head.calibration = args.calibration
     if args.out:
@@ -60,7 +66,15 @@ def main() -> None:
                 list, tuple)) else [cfg.test_evaluator])
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     adapt_to_machine(cfg)
+    add_check_hooks(cfg, training=False)
     runner = Runner.from_cfg(cfg)
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    try:
+        load_strict(model, args.checkpoint)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'test.py: error: {err}')
+    runner.logger.info(f'Loaded checkpoint {args.checkpoint} (strictly)')
     metrics = runner.test()
     runner.logger.info('Test results: ' + ', '.join(
         f'{k}: {v:.2f}' if isinstance(v, float) else f'{k}: {v}'

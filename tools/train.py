@@ -6,12 +6,15 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmtwoway.utils.runtime import adapt_to_machine, use_bf16
+from mmtwoway.engine.hooks import NonFiniteLossError, TrainSettingsError
+from mmtwoway.utils.checkpoint import CheckpointError, resume_hint
+from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine, use_bf16
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,8 +93,19 @@ def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     adapt_to_machine(cfg)
+    add_check_hooks(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as err:
+        # The message names the file; a failed resume also names the
+        # checkpoint that would work.
+        message = f'{err}. {resume_hint(err.path)}' if cfg.resume else err
+        runner.logger.error(message)
+        sys.exit(f'train.py: error: {message}')
+    except (NonFiniteLossError, TrainSettingsError) as err:
+        runner.logger.error(str(err))
+        sys.exit(f'train.py: error: {err}')
 
 
 if __name__ == '__main__':

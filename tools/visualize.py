@@ -147,6 +147,7 @@ def main(argv: Sequence[str] = None) -> None:
     truth = (
         ground_truth(args.gt_json, args.image, classes)
         if args.gt_json else None)
+    # Decodes the image first: an unreadable one is an error naming it.
     pred = predict_images(model, [args.image], batch_size=1)[0]
     draw(args.image, pred['labels'], pred['label_scores'], truth,
          describe_decision(model), args.out)

@@ -61,15 +61,18 @@ def describe_decision(model: BaseModel) -> str:
     return decision.describe() if decision else "the head's pred_label"
 
 
-def run_tool(main: Callable[[Optional[Sequence[str]]], None],
+def run_tool(main: Callable[[Optional[Sequence[str]]], Optional[int]],
              name: str) -> None:
     """Run a tool's ``main``; bad input ends it with a one-line error.
 
     Args:
-        main: The tool's entry point.
+        main: The tool's entry point; a non-zero int it returns becomes the
+            exit status.
         name: The tool's file name, for the message.
     """
     try:
-        main(None)
+        status = main(None)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'{name}: error: {err}')
+    if status:
+        sys.exit(status)

@@ -9,13 +9,14 @@ result is an ordinary mmpretrain model (``_config``, ``_dataset_meta``
 set), so mmpretrain's ``ImageClassificationInferencer(model=...)`` runs it.
 """
 import os.path as osp
-import re
 from typing import Any, Dict, List, Optional, Union
 
 import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
-from mmengine.runner import CheckpointLoader
+
+from mmtwoway.utils.checkpoint import (check_state_dict, load_any,
+                                       state_dict_of)
 
 _DECISION_KEYS = ('calibration', 'thr', 'topk')
 
@@ -56,39 +57,6 @@ def _set_decision(head: Config, calibration: Union[None, str, bool],
         head.topk = topk or 1
 
 
-def _state_dict(checkpoint: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-    """The weights of a checkpoint, without a DDP ``module.`` prefix."""
-    state = checkpoint.get('state_dict', checkpoint)
-    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-
-
-def _check_weights(model: torch.nn.Module, state: Dict[str, torch.Tensor],
-                   path: str, num_classes: int) -> None:
-    """Raise unless ``state`` has exactly the model's weights and shapes."""
-    own = model.state_dict()
-    for key, value in state.items():
-        if key in own and value.shape != own[key].shape:
-            if key.startswith('head.') and value.dim() and value.shape[
-                    0] != own[key].shape[0]:
-                raise ValueError(
-                    f'checkpoint {path} has {value.shape[0]} classes ('
-                    f'{key} of shape {tuple(value.shape)}) but the config\'s '
-                    f'model.head.num_classes is {num_classes}: use the '
-                    'config the checkpoint was trained with.')
-            raise ValueError(
-                f'checkpoint {path} does not fit the config: {key} has '
-                f'shape {tuple(value.shape)} there but '
-                f'{tuple(own[key].shape)} in the model.')
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ValueError(
-            f'checkpoint {path} does not fit the config: missing '
-            f'{missing[:5]}{" ..." if len(missing) > 5 else ""}, unexpected '
-            f'{unexpected[:5]}{" ..." if len(unexpected) > 5 else ""}; use '
-            'the config the checkpoint was trained with.')
-
-
 def load_model(config: Union[str, Config],
                checkpoint: str,
                device: Optional[str] = None,
@@ -113,9 +81,11 @@ def load_model(config: Union[str, Config],
 
     Raises:
         FileNotFoundError: Missing config, checkpoint or calibration file.
-        ValueError: The checkpoint does not fit the config (e.g. another
-            class count), or the calibration file was made for other
-            classes than the checkpoint's.
+        ValueError: The checkpoint cannot be read
+            (:class:`~mmtwoway.utils.checkpoint.CheckpointError`) or does
+            not fit the config (another class count or architecture: every
+            mismatching key is named with both shapes), or the calibration
+            file was made for other classes than the checkpoint's.
     """
     # mmpretrain's builder, and mmtwoway's modules registered in it.
     import mmtwoway  # noqa: F401
@@ -123,15 +93,13 @@ def load_model(config: Union[str, Config],
 
     cfg = _config(config, cfg_options)
     _set_decision(cfg.model.head, calibration, topk)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    ckpt = load_any(checkpoint)
     # Builds the model as mmpretrain does (data preprocessor included);
     # the weights are loaded below, strictly.
     model = get_model(cfg, pretrained=False)
     num_classes = cfg.model.head.num_classes
-    state = _state_dict(ckpt)
-    _check_weights(model, state, checkpoint, num_classes)
+    state = state_dict_of(ckpt)
+    check_state_dict(model, state, checkpoint)
     model.load_state_dict(state, strict=True)
 
     meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}

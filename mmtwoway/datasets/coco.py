@@ -163,6 +163,20 @@ class CocoMultiLabel(MultiLabelDataset):
                 f'CocoMultiLabel: "{ann_file}" lacks the list(s) {missing}; '
                 'a COCO instances file has "images", "annotations" and '
                 '"categories". Is this a captions/keypoints/test-info file?')
+        if len(coco.imgs) != len(coco.dataset['images']):
+            # pycocotools keeps the last record of an id: the others, and
+            # the labels meant for them, would vanish without a word.
+            seen, repeated = set(), []
+            for img in coco.dataset['images']:
+                if img['id'] in seen and img['id'] not in repeated:
+                    repeated.append(img['id'])
+                seen.add(img['id'])
+            raise ValueError(
+                f'CocoMultiLabel: "{ann_file}" lists image id(s) more than '
+                f'once: {repeated[:10]}' +
+                (f' and {len(repeated) - 10} more' if len(repeated) > 10
+                 else '') + '. Every image record needs its own "id"; fix '
+                'or regenerate the annotation file.')
         return coco
 
     def _class_names(self, coco) -> List[str]:

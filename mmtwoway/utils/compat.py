@@ -15,6 +15,16 @@ Each fix is narrow, idempotent and tested in ``tests/test_utils``:
   transformers >= 5 is installed (mmpretrain 1.2's BLIP language model
   subclasses a class transformers 5 no longer has). We tell mmpretrain to
   skip its optional multimodal models, which mmtwoway does not use.
+* ``quiet_mmcv_lite``: with ``mmcv-lite`` (no compiled ops), importing
+  ``mmpretrain.models`` warns that mmcv's ``MultiScaleDeformableAttention``
+  (a detection op) is missing, at the start of every tool. Classification
+  never uses it, so exactly that warning is filtered.
+* ``clear_checkpoint_errors``: an unreadable checkpoint (empty, text,
+  truncated) gives one error naming the file wherever mmengine loads a
+  local checkpoint (``load_from``, ``--resume``, ``init_cfg``), and
+  mmpretrain's inferencers load a local checkpoint strictly (a head or
+  architecture mismatch is an error naming the keys, not a log line); see
+  :mod:`mmtwoway.utils.checkpoint`.
 """
 import functools
 import os
@@ -128,6 +138,29 @@ def guard_transformers() -> None:
             '`pip install "transformers<5"`.')
 
 
+@_once
+def quiet_mmcv_lite() -> None:
+    """Filter mmcv-lite's irrelevant MultiScaleDeformableAttention warning."""
+    warnings.filterwarnings(
+        'ignore',
+        message='Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning)
+
+
+@_once
+def clear_checkpoint_errors() -> None:
+    """Local checkpoints load through :func:`read_checkpoint`."""
+    from .checkpoint import install_checkpoint_loader
+    install_checkpoint_loader()
+
+
+@_once
+def strict_inferencer() -> None:
+    """mmpretrain's inferencers load local checkpoints strictly."""
+    from .checkpoint import install_strict_inferencer
+    install_strict_inferencer()
+
+
 def import_mmpretrain_models() -> None:
     """``import mmpretrain.models`` with a message that says what to do."""
     try:
@@ -145,4 +178,7 @@ def apply_stack_fixes() -> None:
     guard_transformers()
     allow_mmengine_checkpoints()
     patch_cpu_distributed()
+    quiet_mmcv_lite()
+    clear_checkpoint_errors()
     import_mmpretrain_models()
+    strict_inferencer()

@@ -257,6 +257,21 @@ def test_annotation_of_unknown_image(tmp_path):
     assert path in str(err.value)
 
 
+def test_duplicate_image_id(tmp_path):
+    """pycocotools keeps the last record of an id; the first one, and the
+    labels meant for it, used to vanish silently."""
+    data = coco_json()
+    first = data['images'][0]
+    twin = dict(data['images'][1], id=first['id'])
+    data['images'].append(twin)
+    path = write_fixture(tmp_path, data=data)
+    with pytest.raises(ValueError) as err:
+        build(tmp_path)
+    message = str(err.value)
+    assert f'"{path}" lists image id(s) more than once: [{first["id"]}]' \
+        in message
+
+
 def test_missing_images(tmp_path):
     path = write_fixture(tmp_path, skip_images=(9, 42))
     with pytest.raises(FileNotFoundError) as err:

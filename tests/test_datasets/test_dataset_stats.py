@@ -121,3 +121,27 @@ def test_coco_missing_images_are_listed(tool, tmp_path):
     ]
     assert stats['test']['per_class']['person'] == dict(
         positives=1, negatives=2, ignored=0)
+
+
+def test_every_image_missing_is_an_error_after_the_report(tool, tmp_path,
+                                                         capsys):
+    """A wrong data_prefix used to print the report and exit 0."""
+    import shutil
+
+    from mmtwoway.testing.mosaic import (digits_item_pool,
+                                          write_mosaic_dataset)
+    root = str(tmp_path / 'demo')
+    write_mosaic_dataset(root, digits_item_pool(), 12, 6, seed=0)
+    shutil.rmtree(osp.join(root, 'val'))
+    with pytest.raises(SystemExit) as exc:
+        tool.main([
+            osp.join(ROOT, 'configs', 'twoway_demo.py'), '--cfg-options',
+            f'train_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}'
+        ])
+    assert str(exc.value.code).startswith(
+        'dataset_stats.py: error: no image of the test split (6 missing) '
+        'was found. Check data_root and data_prefix')
+    report = capsys.readouterr().out
+    assert 'test: 6 image(s) not found:' in report
+    assert 'train: 0 image(s) not found.' in report

@@ -128,8 +128,10 @@ def test_errors_name_the_file(run, cal_file, tmp_path):
         run_main('predict',
                  [run.config, run.checkpoint, tmp_path / 'missing.png'])
     image = run.val_images()[0]
-    with pytest.raises(ValueError, match=r'epoch_1.pth has 10 classes .*'
-                       r'num_classes is 12'):
+    with pytest.raises(ValueError, match=r'epoch_1.pth does not fit .* it '
+                       r'has 10 classes .*num_classes is 12.*'
+                       r'head.fc.weight \(10, 128\) vs \(12, 128\); '
+                       r'head.fc.bias \(10,\) vs \(12,\)'):
         run_main('predict', [
             run.config, run.checkpoint, image, '--cfg-options',
             'model.head.num_classes=12'

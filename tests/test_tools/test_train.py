@@ -171,3 +171,38 @@ def test_mmpretrain_shipped_csra_config_with_only_the_loss_swapped(tmp_path):
     assert 'TwoWayLoss' in log
     mAP = re.findall(r'multi-label/mAP: ([\d.]+)', log)
     assert mAP and 0 <= float(mAP[-1]) <= 100, log[-2000:]
+
+
+# ------------------------------------ the README's plugin snippet, literally
+
+
+def readme_plugin_snippet() -> str:
+    """The python block of the README section on using the plugin."""
+    with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    section = readme.split('## Using the plugin from any MMPretrain config',
+                           1)[1]
+    return section.split('```python\n', 1)[1].split('```', 1)[0]
+
+
+def test_readme_plugin_snippet_on_a_shipped_single_label_config(
+        demo_root, tmp_path):
+    snippet = readme_plugin_snippet()
+    assert "_base_ = ['mmpretrain::resnet/resnet18_8xb16_cifar10.py']" in \
+        snippet
+    config = tmp_path / 'plugin.py'
+    config.write_text(snippet)
+    # only where the data is and how long to train: not part of the snippet
+    opts = [f'{loader}.{key}'
+            for loader in ('train_dataloader', 'val_dataloader',
+                           'test_dataloader')
+            for key in (f'dataset.data_root={demo_root}', 'num_workers=0',
+                        'batch_size=32')]
+    log = run([sys.executable, osp.join(TOOLS, 'train.py'), str(config),
+               '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+               'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1'] +
+              opts)
+    assert 'TwoWayLinearClsHead' in log and 'CocoMultiLabel' in log
+    assert re.search(r'Epoch\(train\) \[1\]\[4/4\]', log), log[-3000:]
+    m_class, m_sample = final_metrics(log)
+    assert 0 < m_class <= 100 and 0 < m_sample <= 100

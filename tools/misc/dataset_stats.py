@@ -17,6 +17,9 @@ pipeline: no image is decoded) and prints
   ``CocoMultiLabel``, so that missing files are reported, not fatal) and
   every other record the dataset skipped, with the reason.
 
+The exit status is 1 when not a single image of a split is found (a wrong
+``data_root`` or ``data_prefix``), after the report is printed and written.
+
 The first run on VAW, VISPR and WIDER Attribute also builds the datasets'
 caches (``<data_root>/.mmtwoway_cache/``), so running this tool once before
 a multi-GPU job spares every rank from parsing the original files.
@@ -151,11 +154,13 @@ def split_stats(dataset, metric: MultiLabelMAP) -> dict:
     skipped = skipped.as_dict() if skipped is not None else {}
     # Datasets without the skip policy (CocoMultiLabel) keep every sample:
     # check their files here.
-    missing = skipped.pop(_MISSING_REASON, []) + sorted(find_missing(paths))
+    not_found = find_missing(paths)
+    missing = skipped.pop(_MISSING_REASON, []) + sorted(not_found)
     samples = len(dataset)
     return dict(
         classes=num_classes,
         samples=samples,
+        images_found=len(set(paths) - not_found),
         labels_per_sample=(float(counts['positives'].sum())
                            / samples if samples else 0.0),
         per_class={
@@ -229,6 +234,17 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
         with open(args.out, 'w') as f:
             json.dump(stats, f, indent=1)
         print(f'\nWrote {osp.abspath(args.out)}')
+    empty = [
+        split for split, s in stats.items()
+        if s['missing_images'] and not s['images_found']
+    ]
+    if empty:
+        splits = ', '.join(
+            f'{split} split ({len(stats[split]["missing_images"])} missing)'
+            for split in empty)
+        sys.exit(f'dataset_stats.py: error: no image of the {splits} was '
+                 'found. Check data_root and data_prefix (--cfg-options '
+                 '<split>_dataloader.dataset.data_root=/path).')
     return stats
 
 

@@ -1,8 +1,11 @@
 from .antialias import (AntialiasedRandomResizedCrop, AntialiasedResizeEdge,
                         antialiased_resize)
 from .crop_instance import CropInstance
+from .loading import (ImageReadError, LoadImageFromFile, decode_image,
+                      read_image)
 
 __all__ = [
     'AntialiasedRandomResizedCrop', 'AntialiasedResizeEdge', 'CropInstance',
-    'antialiased_resize'
+    'ImageReadError', 'LoadImageFromFile', 'antialiased_resize',
+    'decode_image', 'read_image'
 ]

@@ -1,4 +1,11 @@
 from .class_frequency_hook import ClassFrequencyHook, count_labels
 from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .train_settings_hook import (TrainSettingsError, TrainSettingsHook,
+                                  check_train_settings)
 
-__all__ = ['ClassFrequencyHook', 'count_labels', 'DeferredRuntimeInfoHook']
+__all__ = [
+    'ClassFrequencyHook', 'count_labels', 'DeferredRuntimeInfoHook',
+    'NonFiniteLossHook', 'NonFiniteLossError', 'TrainSettingsHook',
+    'TrainSettingsError', 'check_train_settings'
+]

@@ -23,6 +23,8 @@ from typing import NamedTuple, Tuple, Union
 import numpy as np
 import torch
 
+from mmtwoway.structures.targets import check_target_not_nan
+
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
 _NEG_INF = float('-inf')
@@ -69,7 +71,8 @@ def _check_inputs(scores: ArrayLike,
     Scores keep float32 / float64 (casting float64 down could create ties
     that the caller's data does not have); lower precision floats are
     widened to float32 and integers to float64, both exactly. NaN scores
-    are not looked for here: the sort finds them for free.
+    are not looked for here: the sort finds them for free. A NaN target is
+    an error (integer targets are not scanned).
     """
     scores = _as_tensor(scores)
     targets = _as_tensor(targets)
@@ -83,6 +86,8 @@ def _check_inputs(scores: ArrayLike,
                            torch.float64)
     if targets.dtype == torch.bfloat16:  # the one dtype numpy lacks
         targets = targets.float()
+    # NaN is neither positive, negative nor ignored (see .targets).
+    check_target_not_nan(targets, 'targets')
     return scores, targets
 
 
@@ -222,7 +227,8 @@ def average_precision(scores: ArrayLike,
 
     Raises:
         ValueError: If the shapes differ or are not 2-D, ``scores`` has NaN
-            at a non-ignored entry or ``dim`` is not 0 or 1.
+            at a non-ignored entry, ``targets`` has NaN anywhere or ``dim``
+            is not 0 or 1.
     """
     scores, targets = _check_inputs(scores, targets)
     if scores.numel() == 0 and dim in (0, 1):

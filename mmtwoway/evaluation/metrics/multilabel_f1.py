@@ -16,6 +16,7 @@ The definitions are those of :func:`~mmtwoway.evaluation.label_set_scores`
 left out. Samples are de-duplicated by ``sample_idx`` in distributed
 evaluation, as in ``MultiLabelMAP``.
 """
+import logging
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
@@ -27,7 +28,7 @@ from mmtwoway.structures.decision import Decision, check_class_names
 from ..functional.decision import label_set_scores
 from mmtwoway.structures import (DIFFICULT_TARGETS, batch_dicts, batch_scores,
                                  metric_target, to_cpu)
-from .multilabel_map import add_sample_idx, unique_results
+from .multilabel_map import add_sample_idx, check_not_empty, unique_results
 
 
 @METRICS.register_module()
@@ -116,6 +117,20 @@ class MultiLabelF1(BaseMetric):
         elif delta is not None:
             self.decision = Decision('relative', delta=delta)
         self._checked = False
+        self._decision_warning: Optional[str] = None
+
+    def warn_about_decision(self, reason: str) -> None:
+        """Warn with every result that the model's labels mean nothing.
+
+        ``TrainSettingsHook`` calls this before validation and testing when
+        the head thresholds sigmoid scores at a fixed value but was trained
+        with a shift-invariant loss (e.g. ``MultiLabelLinearClsHead`` with
+        ``TwoWayLoss``). A metric with a decision of its own is unaffected.
+
+        Args:
+            reason: Why, and what to do; part of the warning.
+        """
+        self._decision_warning = reason
 
     def _check_once(self, sample: Dict[str, Any], num_classes: int) -> None:
         """Refuse a decision fitted for other classes than the dataset's.
@@ -197,6 +212,7 @@ class MultiLabelF1(BaseMetric):
             dict: The six values, without the prefix ``evaluate`` adds.
         """
         unique = unique_results(results)
+        check_not_empty(unique, type(self).__name__)
         decided = torch.stack([r['decided'] for r in unique])
         targets = torch.stack([r['target'] for r in unique])
         if self.decision is not None:
@@ -205,4 +221,10 @@ class MultiLabelF1(BaseMetric):
             how = unique[0].get('decision', "the model's pred_label")
         print_log(f'MultiLabelF1: label sets decided by {how}',
                   logger='current')
+        if self.decision is None and self._decision_warning:
+            print_log(
+                'MultiLabelF1: these F1 values mean nothing: '
+                f'{self._decision_warning}',
+                logger='current',
+                level=logging.WARNING)
         return label_set_scores(decided, targets).overall

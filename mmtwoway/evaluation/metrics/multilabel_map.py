@@ -52,6 +52,24 @@ def add_sample_idx(result: Dict[str, Any], sample: Dict[str, Any]) -> None:
         result['sample_idx'] = int(sample['sample_idx'])
 
 
+def check_not_empty(results: List[Dict[str, Any]], metric: str) -> None:
+    """Raise a clear error when an evaluation received no sample at all.
+
+    Args:
+        results: The gathered per-sample results.
+        metric: The metric's name, for the message.
+
+    Raises:
+        ValueError: ``results`` is empty.
+    """
+    if not results:
+        raise ValueError(
+            f'{metric} received no sample: the dataloader of this '
+            'evaluation is empty, so the metric is undefined. Check the '
+            "dataset's ann_file, data_root and data_prefix (and its filter "
+            'settings), e.g. with tools/misc/dataset_stats.py.')
+
+
 @METRICS.register_module()
 class MultiLabelMAP(BaseMetric):
     """mAP@class (eq. 23) and mAP@sample (eq. 24) of Kobayashi, CVPR 2023.
@@ -157,6 +175,7 @@ class MultiLabelMAP(BaseMetric):
             requested ``ways``), without the prefix that ``evaluate`` adds.
         """
         unique = unique_results(results)
+        check_not_empty(unique, type(self).__name__)
         scores = torch.stack([r['pred_score'] for r in unique])
         targets = torch.stack([r['target'] for r in unique])
         return {

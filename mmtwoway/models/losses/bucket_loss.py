@@ -16,6 +16,10 @@ subclass only writes its equation: the split of a local batch into buckets,
 buckets that span several ranks (a differentiable all-gather), the row and
 column means, and the reduction over buckets. Like ``TwoWayLoss`` it never synchronises
 with the host (no boolean indexing, ``nonzero`` or ``.item()``).
+
+Non-finite input follows one rule (see :func:`poison_nonfinite`): a bucket
+with a non-finite logit or a NaN target has a NaN loss, never a finite loss
+with NaN gradients; ``NonFiniteLossHook`` then stops the training run.
 """
 from typing import Callable, Optional, Tuple
 
@@ -23,7 +27,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .utils import masked_mean
+from .utils import check_number, masked_mean, poison_nonfinite
 
 #: ``(x, pos, neg, dim) -> (loss of every slice, slices that count)``
 OneWay = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int],
@@ -53,7 +57,7 @@ def ways_loss(logits: torch.Tensor, target: torch.Tensor, one_way: OneWay,
     for way, dim in (('sample', -1), ('class', -2)):
         if ways in ('both', way):
             total = total + masked_mean(*one_way(x, pos, neg, dim))
-    return total
+    return total + poison_nonfinite(x, target)
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -110,12 +114,27 @@ def gather_bucket(logits: torch.Tensor, target: torch.Tensor,
     return torch.cat(parts), torch.cat(targets)
 
 
-def split_buckets(logits: torch.Tensor, target: torch.Tensor,
-                  bucket_size: Optional[int]):
-    """Arrange a local batch ``(N, C)`` into buckets ``(B, M, C)``."""
-    n = logits.size(0)
+def ranks_per_bucket(bucket_size: Optional[int], n: int, world: int) -> int:
+    """How many ranks a bucket spans, or an error if the sizes cannot work.
+
+    The one rule behind :func:`split_buckets`, also used before training
+    starts (``TrainSettingsHook``) to check every batch size an epoch will
+    have.
+
+    Args:
+        bucket_size: M, or None (the local batch is one bucket).
+        n: The local batch size.
+        world: The number of processes.
+
+    Returns:
+        int: 1 when buckets are local (M <= n), else M / n.
+
+    Raises:
+        ValueError: M < n does not divide n, or M > n is not a multiple of
+            n whose quotient divides ``world``.
+    """
     if bucket_size is None or bucket_size == n:
-        return logits.unsqueeze(0), target.unsqueeze(0)
+        return 1
     if bucket_size < n:
         if n % bucket_size:
             raise ValueError(
@@ -123,9 +142,7 @@ def split_buckets(logits: torch.Tensor, target: torch.Tensor,
                 f'local batch of {n} samples. Use a bucket_size that divides '
                 'the per-GPU batch size, and drop_last=True in the train '
                 'dataloader so that the last batch is full too.')
-        return (logits.reshape(-1, bucket_size, logits.size(-1)),
-                target.reshape(-1, bucket_size, target.size(-1)))
-    world = dist.get_world_size() if dist.is_initialized() else 1
+        return 1
     k = bucket_size // n
     if bucket_size % n or world % k:
         raise ValueError(
@@ -134,6 +151,20 @@ def split_buckets(logits: torch.Tensor, target: torch.Tensor,
             f'ranks; that must be a whole number dividing the world size '
             f'({world}). Set the per-GPU batch size and bucket_size so that '
             'it is, and drop_last=True in the train dataloader.')
+    return k
+
+
+def split_buckets(logits: torch.Tensor, target: torch.Tensor,
+                  bucket_size: Optional[int]):
+    """Arrange a local batch ``(N, C)`` into buckets ``(B, M, C)``."""
+    n = logits.size(0)
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    k = ranks_per_bucket(bucket_size, n, world)
+    if bucket_size is None or bucket_size == n:
+        return logits.unsqueeze(0), target.unsqueeze(0)
+    if bucket_size < n:
+        return (logits.reshape(-1, bucket_size, logits.size(-1)),
+                target.reshape(-1, bucket_size, target.size(-1)))
     logits, target = gather_bucket(logits, target, k)
     return logits.unsqueeze(0), target.unsqueeze(0)
 
@@ -155,6 +186,9 @@ class BucketLoss(nn.Module):
 
     #: The ways a bucket loss can be measured (Table 3).
     WAYS = ('both', 'sample', 'class')
+    #: Whether a constant added to all logits leaves the loss unchanged
+    #: (then the logits have no zero point to threshold).
+    SHIFT_INVARIANT = False
 
     def __init__(self,
                  ways: str = 'both',
@@ -165,13 +199,14 @@ class BucketLoss(nn.Module):
         if ways not in self.WAYS:
             raise ValueError(
                 f'{name}: ways={ways!r} is not one of {self.WAYS}')
-        if bucket_size is not None and (not isinstance(bucket_size, int)
-                                        or bucket_size < 1):
+        if bucket_size is not None and (
+                isinstance(bucket_size, bool)
+                or not isinstance(bucket_size, int) or bucket_size < 1):
             raise ValueError(f'{name}: bucket_size must be None or a '
                              f'positive int, got {bucket_size!r}')
         self.ways = ways
         self.bucket_size = bucket_size
-        self.loss_weight = loss_weight
+        self.loss_weight = check_number(name, 'loss_weight', loss_weight)
 
     def one_way(self, x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
                 dim: int) -> Tuple[torch.Tensor, torch.Tensor]:

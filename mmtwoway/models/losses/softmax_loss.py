@@ -42,6 +42,9 @@ class NormalizedSoftmaxLoss(BucketLoss):
         loss_weight (float): multiplier of the loss. Defaults to 1.0.
     """
 
+    #: A softmax ignores a constant added to all logits: no zero point.
+    SHIFT_INVARIANT = True
+
     def __init__(self,
                  ways: str = 'sample',
                  bucket_size: Optional[int] = None,

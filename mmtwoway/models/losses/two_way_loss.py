@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .bucket_loss import BucketLoss, ways_loss
-from .utils import soft_max
+from .utils import check_number, poison_nonfinite, soft_max
 
 
 def one_way_loss(x: torch.Tensor,
@@ -68,7 +68,8 @@ def two_way_loss(logits: torch.Tensor,
 
     Returns:
         Tensor: the loss of every bucket, shape ``logits.shape[:-2]``,
-        computed in float32 (or float64 for float64 input).
+        computed in float32 (or float64 for float64 input); NaN for a
+        bucket with a non-finite logit or a NaN target.
     """
     one_way = partial(one_way_loss, tp=tp, tn=tn, margin=margin)
     if ways != 'joint':
@@ -77,7 +78,7 @@ def two_way_loss(logits: torch.Tensor,
     x = logits if logits.dtype == torch.float64 else logits.float()
     loss, valid = one_way(
         x.flatten(-2), target.flatten(-2) > 0, target.flatten(-2) == 0, dim=-1)
-    return loss.masked_fill(~valid, 0.)
+    return loss.masked_fill(~valid, 0.) + poison_nonfinite(x, target)
 
 
 @MODELS.register_module()
@@ -104,9 +105,25 @@ class TwoWayLoss(BucketLoss):
     contributes 0 and still counts, and a bucket without any positive gives
     0 (attached to the graph, never NaN). Half-precision logits are computed
     in float32. The loss is invariant to a constant shift of all logits.
+
+    Non-finite input: a bucket with a logit that is +-inf or NaN, or a NaN
+    target, has a NaN loss (never a finite loss with NaN gradients); the
+    check runs on the device, and ``NonFiniteLossHook`` stops training on
+    it. Finite logits of any magnitude (1e30 included) give a finite loss
+    and gradient.
+
+    Raises:
+        TypeError: A temperature, ``margin`` or ``loss_weight`` that is not
+            a number (e.g. ``tp='4'``).
+        ValueError: One that is NaN or infinite, a negative temperature, an
+            unknown ``ways`` or a bad ``bucket_size``.
     """
 
     WAYS = ('both', 'sample', 'class', 'joint')
+    #: Adding a constant to all logits leaves the loss unchanged, so the
+    #: logits have no zero point (``TrainSettingsHook`` warns about a
+    #: sigmoid > 0.5 decision on them).
+    SHIFT_INVARIANT = True
 
     def __init__(self,
                  tp: float = 4.0,
@@ -116,11 +133,9 @@ class TwoWayLoss(BucketLoss):
                  bucket_size: Optional[int] = None,
                  loss_weight: float = 1.0) -> None:
         super().__init__(ways, bucket_size, loss_weight)
-        if tp < 0 or tn < 0:
-            raise ValueError(f'TwoWayLoss: temperatures must be >= 0, got '
-                             f'tp={tp}, tn={tn}')
-        self.tp, self.tn = float(tp), float(tn)
-        self.margin = float(margin)
+        self.tp = check_number('TwoWayLoss', 'tp', tp, minimum=0.)
+        self.tn = check_number('TwoWayLoss', 'tn', tn, minimum=0.)
+        self.margin = check_number('TwoWayLoss', 'margin', margin)
 
     def bucket_loss(self, logits: torch.Tensor,
                     target: torch.Tensor) -> torch.Tensor:

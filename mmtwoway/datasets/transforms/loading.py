@@ -1,0 +1,183 @@
+"""Image decoding with an error that names the file.
+
+mmcv's ``LoadImageFromFile`` gives a raw ``cv2.error ... !buf.empty()``
+without the file name for a 0-byte file, an ``AssertionError`` (gone under
+``python -O``) for a file OpenCV cannot decode, and, depending on the
+OpenCV version, a silently grey-filled picture for a truncated JPEG.
+:func:`decode_image` checks the bytes first and raises
+:class:`ImageReadError` naming the file and what is wrong with it.
+
+``import mmtwoway`` registers :class:`LoadImageFromFile` under mmcv's name
+in mmpretrain's transform registry (mmpretrain re-registers mmcv's class
+there), so every config's ``dict(type='LoadImageFromFile')``, train and
+test datasets alike, gets these errors, with mmcv's arguments and output
+unchanged. ``mmtwoway.apis.predict_images`` (``tools/predict.py``,
+``visualize.py``) decodes with the same function.
+"""
+from typing import Optional
+
+import mmcv
+# mmpretrain registers mmcv's class under the same name when its datasets
+# are imported; that must happen first, or it would refuse the name later.
+import mmpretrain.datasets  # noqa: F401
+import numpy as np
+from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
+from mmengine import fileio
+from mmpretrain.registry import TRANSFORMS
+
+# File signatures of the formats OpenCV reads, to tell a damaged image from
+# a file that is no image at all.
+_SIGNATURES = {
+    b'\xff\xd8\xff': 'JPEG',
+    b'\x89PNG\r\n\x1a\n': 'PNG',
+    b'BM': 'BMP',
+    b'GIF8': 'GIF',
+    b'II*\x00': 'TIFF',
+    b'MM\x00*': 'TIFF',
+    b'P1': 'PBM', b'P2': 'PGM', b'P3': 'PPM',
+    b'P4': 'PBM', b'P5': 'PGM', b'P6': 'PPM',
+}
+# JPEG markers: start of scan, end of image.
+_SOS, _EOI = b'\xff\xda', b'\xff\xd9'
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be decoded.
+
+    Attributes:
+        path: The file.
+        reason: What is wrong with it.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f'image {path} cannot be read: {reason}')
+
+
+def image_format(content: bytes) -> Optional[str]:
+    """The format a file's first bytes announce, or None."""
+    if content[:4] == b'RIFF' and content[8:12] == b'WEBP':
+        return 'WebP'
+    for signature, name in _SIGNATURES.items():
+        if content.startswith(signature):
+            return name
+    return None
+
+
+def _truncated_jpeg(content: bytes) -> bool:
+    """Whether a JPEG's last scan has no end-of-image marker after it.
+
+    Entropy-coded data escapes 0xFF bytes, so the marker cannot occur by
+    chance; data appended after the end marker (some cameras do) is fine.
+    """
+    last_scan = content.rfind(_SOS)
+    return last_scan < 0 or content.find(_EOI, last_scan) < 0
+
+
+def decode_image(content: bytes,
+                 path: str,
+                 flag: str = 'color',
+                 channel_order: str = 'bgr',
+                 backend: Optional[str] = None) -> np.ndarray:
+    """``mmcv.imfrombytes`` of a file's bytes, or an error naming the file.
+
+    Args:
+        content: The file's bytes.
+        path: The file, for the message.
+        flag, channel_order, backend: As for ``mmcv.imfrombytes``.
+
+    Returns:
+        np.ndarray: The decoded image.
+
+    Raises:
+        ImageReadError: The file is empty, not an image, truncated or
+            damaged.
+    """
+    if not content:
+        raise ImageReadError(path, 'the file is empty (0 bytes)')
+    kind = image_format(content)
+    if kind == 'JPEG' and _truncated_jpeg(content):
+        raise ImageReadError(
+            path, 'the JPEG is truncated (no end-of-image marker after its '
+            'last scan): re-download or re-extract it')
+    try:
+        img = mmcv.imfrombytes(content, flag, channel_order, backend)
+    except Exception as err:  # noqa: BLE001 (cv2.error, PIL errors, ...)
+        img, cause = None, f' ({type(err).__name__}: {err})'
+    else:
+        cause = ''
+    if img is None or img.size == 0:
+        if kind is None:
+            raise ImageReadError(
+                path, f'it is not an image file (it starts with '
+                f'{content[:12]!r}){cause}')
+        raise ImageReadError(
+            path, f'the {kind} data cannot be decoded (truncated or '
+            f'damaged){cause}: re-download or re-extract it')
+    return img
+
+
+def read_image(path: str,
+               flag: str = 'color',
+               channel_order: str = 'bgr',
+               backend: Optional[str] = None,
+               backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read and decode an image file, as ``mmcv.imread`` does for a path.
+
+    Args:
+        path: The image file.
+        flag, channel_order, backend: As for ``mmcv.imfrombytes``.
+        backend_args: mmengine file backend arguments.
+
+    Returns:
+        np.ndarray: The image.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ImageReadError: See :func:`decode_image`.
+    """
+    content = fileio.get(path, backend_args=backend_args)
+    return decode_image(content, path, flag, channel_order, backend)
+
+
+@TRANSFORMS.register_module(name='LoadImageFromFile', force=True)
+class LoadImageFromFile(_MMCVLoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` whose errors name the image file.
+
+    Same arguments and output as mmcv's transform (see there); an image
+    that cannot be decoded raises :class:`ImageReadError` (a
+    ``ValueError``) naming the file and the reason, unless
+    ``ignore_empty=True``, which returns None as mmcv does.
+    """
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Load the image of ``results['img_path']``.
+
+        Args:
+            results: The result dict of the dataset.
+
+        Returns:
+            dict or None: ``results`` with ``img``, ``img_shape`` and
+            ``ori_shape`` (None when ``ignore_empty`` skips the image).
+        """
+        filename = results['img_path']
+        try:
+            if self.file_client_args is not None:
+                client = fileio.FileClient.infer_client(
+                    self.file_client_args, filename)
+                content = client.get(filename)
+            else:
+                content = fileio.get(filename, backend_args=self.backend_args)
+            img = decode_image(content, filename, self.color_type,
+                               backend=self.imdecode_backend)
+        except Exception:
+            if self.ignore_empty:
+                return None
+            raise
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
