@@ -138,7 +138,7 @@ def guard_transformers() -> None:
             '`pip install "transformers<5"`.')
 
 
-@_once
+@functools.cache  # each fix runs at most once per process
 def quiet_mmcv_lite() -> None:
     """Filter mmcv-lite's irrelevant MultiScaleDeformableAttention warning."""
     warnings.filterwarnings(
@@ -147,14 +147,14 @@ def quiet_mmcv_lite() -> None:
         category=UserWarning)
 
 
-@_once
+@functools.cache  # each fix runs at most once per process
 def clear_checkpoint_errors() -> None:
     """Local checkpoints load through :func:`read_checkpoint`."""
     from .checkpoint import install_checkpoint_loader
     install_checkpoint_loader()
 
 
-@_once
+@functools.cache  # each fix runs at most once per process
 def strict_inferencer() -> None:
     """mmpretrain's inferencers load local checkpoints strictly."""
     from .checkpoint import install_strict_inferencer

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.testing.synthetic import write_coco_jpegs
 from mmtwoway.engine.hooks import DeferredRuntimeInfoHook
-from mmtwoway.utils.runtime import adapt_to_machine
+from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ITERS, INTERVAL = 6, 3
@@ -63,7 +63,8 @@ class EndIteration(Hook):
         self.counter.end()
 
 
-def train(coco_root, work_dir, runtime_info, recorder_cls, syncing):
+def train(coco_root, work_dir, runtime_info, recorder_cls, syncing,
+          checks=False):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'twoway_coco_r50.py'))
     cfg.work_dir = str(work_dir)
     cfg.model.backbone.init_cfg = None  # no download
@@ -81,6 +82,13 @@ def train(coco_root, work_dir, runtime_info, recorder_cls, syncing):
     cfg.default_hooks.runtime_info = dict(type=runtime_info)
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.log_level = 'WARNING'
+    if checks:
+        # What tools/train.py adds, with the non-finite checks in the mode
+        # they take on a GPU (on the device, read at the log interval).
+        add_check_hooks(cfg)
+        for hook in cfg.custom_hooks:
+            if hook['type'] == 'NonFiniteLossHook':
+                hook['sync_free'] = True
     adapt_to_machine(cfg)
     runner = Runner.from_cfg(cfg)
     counter = IterationSyncs(recorder_cls, syncing)
@@ -113,6 +121,15 @@ def test_iterations_between_log_lines_never_sync(coco_root, tmp_path,
     # The same log lines: same steps, same (smoothed) loss values.
     assert len(log) == ITERS // INTERVAL
     assert log == stock_log
+    # With the checks of tools/train.py in their GPU mode, the iterations
+    # between log lines still read nothing.
+    counts, checked_log = train(coco_root, tmp_path / 'checked',
+                                'DeferredRuntimeInfoHook', op_recorder,
+                                syncing_ops, checks=True)
+    for i, count in enumerate(counts):
+        if (i + 1) % INTERVAL:
+            assert count == 0, (i, counts)
+    assert checked_log == stock_log
 
 
 def test_flush_keeps_order_values_and_dtypes():
