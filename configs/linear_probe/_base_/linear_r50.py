@@ -42,17 +42,17 @@ data_preprocessor = dict(
 )
 
 # Pillow decodes the SUN397 files that are not really JPEGs; it is used for
-# every dataset so that all probes see identically decoded pixels.
+# every dataset so that all probes see identically decoded pixels. The crop
+# is drawn from the header and the JPEG decoded at reduced size where the
+# crop keeps at least 224 pixels per side (see coco.py).
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='RandomResizedCrop', scale=224),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='DecodeRandomResizedCrop', scale=224, flip_prob=0.5,
+         backend='pillow'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='ResizeEdge', scale=256, edge='short'),
-    dict(type='CenterCrop', crop_size=224),
+    dict(type='DecodeResizeCenterCrop', resize=256, crop_size=224,
+         backend='pillow'),
     dict(type='PackInputs'),
 ]
 

@@ -1,3 +1,4 @@
 from .crop_instance import CropInstance
+from .decode import DecodeRandomResizedCrop, DecodeResizeCenterCrop
 
-__all__ = ['CropInstance']
+__all__ = ['CropInstance', 'DecodeRandomResizedCrop', 'DecodeResizeCenterCrop']
