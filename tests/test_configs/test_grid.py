@@ -92,8 +92,15 @@ def check_protocol(cfg, name):
     assert loader.sampler == dict(type='DefaultSampler', shuffle=True)
     assert cfg.default_hooks.sampler_seed.type == 'DistSamplerSeedHook'
     names = [t['type'] for t in loader.dataset.pipeline]
-    assert {'RandomResizedCrop', 'RandomFlip', 'ColorJitter',
-            'Lighting'} <= set(names), (name, names)
+    assert names[0] == 'DecodeRandomResizedCrop', (name, names)
+    crop = loader.dataset.pipeline[0]
+    assert crop['scale'] == 224 and crop['flip_prob'] == 0.5, name
+    # The photometric part runs in the data preprocessor, on the device.
+    pre = cfg.data_preprocessor
+    assert pre.type == 'ColorAugmentDataPreprocessor', name
+    assert pre.color_jitter == dict(brightness=0.4, contrast=0.4,
+                                    saturation=0.4), name
+    assert pre.lighting.alphastd == 0.1, name
     assert 'mmtwoway' in cfg.custom_imports.imports
 
 

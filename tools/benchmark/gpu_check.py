@@ -59,12 +59,10 @@ def shrink(cfg: Config, batch: int, workers: int,
         if crop is None:
             continue
         for step in loader.dataset.pipeline:  # smoke: tiny images
-            if step['type'] == 'RandomResizedCrop':
+            if step['type'] == 'DecodeRandomResizedCrop':
                 step['scale'] = crop
-            elif step['type'] == 'ResizeEdge':
-                step['scale'] = crop + crop // 7
-            elif step['type'] == 'CenterCrop':
-                step['crop_size'] = crop
+            elif step['type'] == 'DecodeResizeCenterCrop':
+                step.update(resize=crop + crop // 7, crop_size=crop)
     cfg.log_level = 'WARNING'
 
 
