@@ -95,3 +95,45 @@ def write_photo_jpegs(folder: str,
             path, quality=quality)
         paths.append(path)
     return paths
+
+
+def write_coco_photos(root: str,
+                      num_images: int,
+                      split: str = 'train2014',
+                      seed: int = 0,
+                      sizes: Optional[Sequence[Tuple[int, int]]] = None,
+                      quality: int = 90) -> str:
+    """An MS-COCO 2014 split of photo JPEGs (:func:`write_photo_jpegs`)
+    with 1..4 random categories per image, readable by ``CocoMultiLabel``.
+
+    Args:
+        root (str): Dataset root; ``annotations/instances_<split>.json``
+            and ``<split>/COCO_<split>_<id>.jpg`` are written.
+        num_images (int): Number of images.
+        split (str): ``'train2014'`` or ``'val2014'``.
+        seed (int): Random seed.
+        sizes (Sequence, optional): ``(width, height)`` to cycle through;
+            default :data:`COCO_SIZES` by weight.
+        quality (int): JPEG quality.
+
+    Returns:
+        str: The annotation file.
+    """
+    from mmtwoway.datasets.mosaic import CocoWriter
+    from .synthetic import COCO_IDS
+    rng = np.random.default_rng(seed + 1)
+    folder = osp.join(root, split)
+    paths = write_photo_jpegs(folder, num_images, sizes, seed, quality)
+    writer = CocoWriter([dict(id=i, name=f'category {i}') for i in COCO_IDS])
+    for path in paths:
+        name = f'COCO_{split}_{writer.next_image_id:012d}.jpg'
+        os.replace(path, osp.join(folder, name))
+        with Image.open(osp.join(folder, name)) as img:
+            width, height = img.size
+        image_id = writer.add_image(name, width, height)
+        for cid in rng.choice(COCO_IDS, rng.integers(1, 5), replace=False):
+            writer.add_annotation(image_id, int(cid),
+                                  [0, 0, width // 2, height // 2])
+    ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
+    writer.dump(ann_file)
+    return ann_file

@@ -175,6 +175,11 @@ def test_training_batch_is_jitter_then_lighting_then_normalisation(crops):
     rgb = config_preprocessor(seed=3, to_rgb=False)
     torch.testing.assert_close(
         rgb(dict(inputs=batch(crops, bgr=False)), True)['inputs'], out)
+    # A float batch given by the caller is left as it was.
+    floats = batch(crops, bgr=False).float()
+    kept = floats.clone()
+    config_preprocessor(seed=3, to_rgb=False)(dict(inputs=floats), True)
+    assert torch.equal(floats, kept)
 
 
 def test_validation_only_normalises_like_clsdatapreprocessor(crops):

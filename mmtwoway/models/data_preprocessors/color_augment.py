@@ -151,9 +151,6 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
             # noise = eigvec @ (alpha * eigval) = alpha @ (eigvec * eigval).T
             self.register_buffer('lighting_basis', (eigvec * eigval).t(),
                                  False)
-        self.register_buffer('grey_weights',
-                             torch.tensor(GREY_WEIGHTS).view(1, 3, 1, 1),
-                             False)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1, )).item())
         self.seed = int(seed) + get_rank()
@@ -199,33 +196,42 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
             out['order'] = out['order'].long()
         return out
 
-    def color_augment(self, x: torch.Tensor,
-                      params: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def color_augment(self,
+                      x: torch.Tensor,
+                      params: Dict[str, torch.Tensor],
+                      inplace: bool = False) -> torch.Tensor:
         """Jitter and light a float RGB batch in [0, 255].
 
         Args:
             x (torch.Tensor): ``N x 3 x H x W`` float, RGB, 0-255.
             params (dict): :meth:`draw`'s parameters, on ``x``'s device.
+            inplace (bool): Overwrite ``x`` (saves a copy of the batch).
 
         Returns:
             torch.Tensor: The augmented batch (lighting is not clipped).
         """
         n = x.size(0)
+        if not inplace:
+            x = x.clone()
         if 'order' in params:
             order, factors = params['order'], params['factors']
+            w = GREY_WEIGHTS
             for step in range(3):
                 op = order[:, step]
                 f = factors.gather(1, op[:, None]).view(n, 1, 1, 1)
-                grey = (x * self.grey_weights).sum(1, keepdim=True)
+                grey = x[:, :1] * w[0]
+                grey.add_(x[:, 1:2], alpha=w[1]).add_(x[:, 2:3], alpha=w[2])
                 mean = grey.mean((2, 3), keepdim=True)
-                # The degenerate image: black, the grey mean, or grey.
+                # The degenerate image: black, the grey mean, or grey;
+                # x <- clip(f * x + (1 - f) * degenerate), in place.
                 degenerate = torch.where(
                     (op == 2).view(n, 1, 1, 1), grey,
                     mean * (op == 1).view(n, 1, 1, 1))
-                x = torch.lerp(degenerate, x, f).clamp_(0, 255)
+                torch.addcmul(degenerate.mul_(1 - f), x, f, out=x)
+                x.clamp_(0, 255)
         if 'alpha' in params:
             noise = params['alpha'] @ self.lighting_basis
-            x = x + noise.view(n, 3, 1, 1)
+            x.add_(noise.view(n, 3, 1, 1))
         return x
 
     def float_rgb(self, data: dict) -> torch.Tensor:
@@ -252,7 +258,12 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
         """
         x = self.float_rgb(data)
         if training and self.augments:
-            x = self.color_augment(x, self.to_device(self.draw(x.size(0))))
+            # float_rgb's result is this call's own unless the batch came
+            # as float already.
+            inplace = not isinstance(data['inputs'], torch.Tensor) or \
+                data['inputs'].dtype != torch.float32
+            x = self.color_augment(x, self.to_device(self.draw(x.size(0))),
+                                   inplace)
         if self.normalize:
-            x = (x - self.mean) / self.std
+            x = (x - self.mean).div_(self.std)
         return super().forward(dict(data, inputs=x), training)
