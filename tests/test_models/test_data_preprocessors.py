@@ -182,6 +182,20 @@ def test_training_batch_is_jitter_then_lighting_then_normalisation(crops):
     assert torch.equal(floats, kept)
 
 
+def test_checkpoint_continues_the_parameter_sequence(crops):
+    pre = config_preprocessor(seed=5)
+    for _ in range(3):
+        pre(dict(inputs=batch(crops)), True)
+    state = pre.state_dict()
+    assert state['_extra_state'] == dict(batches=3)
+    resumed = config_preprocessor(seed=5)
+    resumed.load_state_dict(state)
+    torch.testing.assert_close(resumed.draw(4), pre.draw(4))
+    fresh = config_preprocessor(seed=5)
+    assert not torch.equal(fresh.draw(4)['factors'],
+                           resumed.draw(4)['factors'])
+
+
 def test_validation_only_normalises_like_clsdatapreprocessor(crops):
     pre = config_preprocessor()
     ref = ClsDataPreprocessor(mean=CFG.data_preprocessor.mean,

@@ -27,6 +27,7 @@ jitter step; here the values stay float (a difference below one grey level).
 from numbers import Number
 from typing import Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from mmengine.dist import get_rank
 from mmengine.model import stack_batch
@@ -89,10 +90,12 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
         lighting (dict, optional): ``eigval`` (3), ``eigvec`` (3 x 3, one
             row per RGB channel, one column per component) in 0-255 pixel
             units, and ``alphastd``. None: no lighting.
-        seed (int, optional): Seed of the parameter generator; rank ``r``
-            of a distributed run uses ``seed + r``. None: drawn from torch's
-            global generator when the model is built (which the Runner's
-            ``randomness.seed`` fixes).
+        seed (int, optional): Seed of the parameters; rank ``r`` of a
+            distributed run uses ``seed + r``, and batch ``b`` a generator
+            seeded with ``(seed + r, b)`` (``b`` is saved in checkpoints,
+            so a resumed run continues the sequence). None: drawn from
+            torch's global generator when the model is built (which the
+            Runner's ``randomness.seed`` fixes).
         **kwargs: The other arguments of ``ClsDataPreprocessor``
             (``num_classes``, ``to_onehot``, ``batch_augments``,
             ``pad_size_divisor``, ``pad_value``).
@@ -154,7 +157,10 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1, )).item())
         self.seed = int(seed) + get_rank()
-        self.generator = torch.Generator().manual_seed(self.seed)
+        # Batch b draws from a generator seeded with (seed, b): the count
+        # is saved in checkpoints, so a resumed run continues the same
+        # sequence on every rank.
+        self.batches = 0
 
     @property
     def augments(self) -> bool:
@@ -169,7 +175,11 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
             1 = contrast, 2 = saturation per image), ``factors`` (num x 3,
             in that index order) and ``alpha`` (num x 3), all CPU tensors.
         """
-        g = self.generator
+        # numpy's SeedSequence mixes (seed, batch) into independent seeds.
+        mixed = np.random.SeedSequence(
+            [self.seed % 2**64, self.batches]).generate_state(1, np.uint64)
+        g = torch.Generator().manual_seed(int(mixed[0]) >> 1)
+        self.batches += 1
         params = {}
         if self.jitter_ranges is not None:
             # torchvision's randperm of the operations, per image.
@@ -180,6 +190,14 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
         if self.alphastd > 0:
             params['alpha'] = torch.randn(num, 3, generator=g) * self.alphastd
         return params
+
+    def get_extra_state(self) -> dict:
+        """Saved in the state dict: the number of batches drawn."""
+        return dict(batches=self.batches)
+
+    def set_extra_state(self, state: dict) -> None:
+        """Continue the parameter sequence of a checkpoint."""
+        self.batches = int(state['batches'])
 
     def to_device(self, params: Dict[str, torch.Tensor]
                   ) -> Dict[str, torch.Tensor]:
