@@ -23,6 +23,10 @@ from mmtwoway.datasets.transforms.decode import (random_resized_crop_box,
 from mmtwoway.models.data_preprocessors.device_jpeg import render
 from mmtwoway.testing.photos import photo, sample_photos
 
+# torchvision.io's decoders warn of their deprecation on every call.
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:The image decoding:DeprecationWarning')
+
 
 @pytest.fixture(scope='module')
 def photos():
@@ -167,7 +171,7 @@ def reference_crop(img, drawn, out, size):
     return img.resize(size[::-1], Image.BILINEAR, box=out['crop_box'])
 
 
-@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+@pytest.mark.parametrize('backend', ['torchvision', 'cv2', 'pillow'])
 @pytest.mark.parametrize('size', [(640, 480), (1400, 1050), (300, 200)])
 def test_random_resized_crop_matches_torchvision(tmp_path, photos, backend,
                                                  size):
@@ -215,7 +219,7 @@ def test_resize_center_crop_matches_torchvision(tmp_path, photos, size):
 
 
 @pytest.mark.parametrize('orientation', range(1, 9))
-@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+@pytest.mark.parametrize('backend', ['torchvision', 'cv2', 'pillow'])
 def test_exif_orientation_is_applied(tmp_path, photos, orientation, backend):
     """Boxes are drawn on the displayed image, as OpenCV shows it."""
     rng = np.random.default_rng(orientation)
@@ -371,8 +375,9 @@ def test_errors_name_the_file_and_the_argument(tmp_path):
     Image.new('RGB', (500, 400), (10, 200, 30)).save(buf, 'JPEG')
     cut = tmp_path / 'cut.jpg'
     cut.write_bytes(buf.getvalue()[:300])
-    with pytest.raises(ValueError, match='cut.jpg'):
-        DecodeResizeCenterCrop(backend='pillow')(dict(img_path=str(cut)))
+    for backend in ('torchvision', 'cv2', 'pillow'):
+        with pytest.raises(ValueError, match='cut.jpg'):
+            DecodeResizeCenterCrop(backend=backend)(dict(img_path=str(cut)))
     with pytest.raises(KeyError, match='img_path'):
         DecodeRandomResizedCrop()(dict())
     for kwargs, word in [(dict(backend='turbo'), 'backend'),

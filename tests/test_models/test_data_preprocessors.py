@@ -45,6 +45,10 @@ def config_preprocessor(**kw):
     cfg.update(kw)
     return MODELS.build(cfg)
 
+# torchvision.io's decoders warn of their deprecation on every call.
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:The image decoding:DeprecationWarning')
+
 
 @pytest.fixture(scope='module')
 def crops():

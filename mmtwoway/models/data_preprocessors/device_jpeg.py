@@ -20,6 +20,7 @@ Where the decoding runs is ``decode_device``:
 * ``'cuda'``: always on the GPU; without CUDA it is an error;
 * ``'cpu'``: always on the CPU of the main process.
 """
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -107,18 +108,20 @@ class DeviceJpegDataPreprocessor(ColorAugmentDataPreprocessor):
         """
         from torchvision.io import ImageReadMode, decode_jpeg
         device = self.decoder_device()
-        try:
-            return decode_jpeg(encoded, mode=ImageReadMode.RGB,
-                               device=device)
-        except RuntimeError:
-            pass
-        for data, path in zip(encoded, paths):  # name the culprit
+        with warnings.catch_warnings():  # deprecated since torchvision 0.29
+            warnings.simplefilter('ignore', DeprecationWarning)
             try:
-                decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
-            except RuntimeError as err:
-                raise ValueError(f'"{path}" cannot be decoded on {device} '
-                                 f'({err}). Re-download or re-extract it.'
-                                 ) from err
+                return decode_jpeg(encoded, mode=ImageReadMode.RGB,
+                                   device=device)
+            except RuntimeError:
+                pass
+            for data, path in zip(encoded, paths):  # name the culprit
+                try:
+                    decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+                except RuntimeError as err:
+                    raise ValueError(
+                        f'"{path}" cannot be decoded on {device} ({err}). '
+                        'Re-download or re-extract it.') from err
         raise RuntimeError('DeviceJpegDataPreprocessor: the batch failed to '
                            f'decode on {device}, every file alone did not')
 
