@@ -24,6 +24,7 @@ def test_bench_pipeline_smoke(tmp_path):
     names = [row['name'] for row in report['rows']]
     for want in ('decode only: cv2', 'decode only: Pillow',
                  'decode only: Pillow at 1/2 size',
+                 'decode only: torchvision.io',
                  'mmtwoway COCO train (workers; jitter on the device)',
                  'mmtwoway previous cv2 pipeline',
                  'mmpretrain ImageNet pipeline (cv2, crop, flip)',

@@ -31,7 +31,8 @@ Images are oriented by their EXIF tag as OpenCV (mmcv's
 """
 import io
 import math
-import os.path as osp
+import os
+import struct
 import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -97,8 +98,71 @@ class ImageHeader:
                 and self.mode in _PLAIN_JPEG_MODES)
 
 
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless,
+# arithmetic): their segment holds the size and the component count.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_MODES = {1: 'L', 3: 'RGB', 4: 'CMYK'}
+
+
+def _exif_orientation(data: bytearray, start: int, end: int) -> int:
+    """The orientation tag of an EXIF (TIFF) block, 1 if absent."""
+    tiff = data[start:end]
+    if len(tiff) < 8 or tiff[:2] not in (b'II', b'MM'):
+        return 1
+    order = '<' if tiff[:2] == b'II' else '>'
+    ifd = struct.unpack_from(order + 'I', tiff, 4)[0]
+    if ifd + 2 > len(tiff):
+        return 1
+    count = struct.unpack_from(order + 'H', tiff, ifd)[0]
+    for k in range(count):
+        entry = ifd + 2 + 12 * k
+        if entry + 12 > len(tiff):
+            break
+        tag, kind = struct.unpack_from(order + 'HH', tiff, entry)
+        if tag == EXIF_ORIENTATION and kind == 3:  # SHORT
+            return struct.unpack_from(order + 'H', tiff, entry + 8)[0]
+    return 1
+
+
+def jpeg_header(data: bytearray) -> Optional[ImageHeader]:
+    """Read a JPEG's size, components and EXIF orientation from its markers.
+
+    Pillow's parser reads every table of the header in Python; this one
+    skips to the start-of-frame segment (about 10x faster). Returns None
+    for anything it does not follow (not a JPEG, a damaged header), which
+    :func:`read_header` then hands to Pillow.
+    """
+    if data[:2] != b'\xff\xd8':
+        return None
+    i, n, orientation = 2, len(data), 1
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = (data[i + 2] << 8) | data[i + 3]
+        if marker == 0xE1 and data[i + 4:i + 10] == b'Exif\x00\x00':
+            orientation = _exif_orientation(data, i + 10, i + 2 + length)
+        elif marker in _SOF_MARKERS:
+            if i + 10 > n:
+                return None
+            height = (data[i + 5] << 8) | data[i + 6]
+            width = (data[i + 7] << 8) | data[i + 8]
+            mode = _JPEG_MODES.get(data[i + 9])
+            if not (width and height and mode):
+                return None
+            return ImageHeader(width, height, orientation, 'JPEG', mode)
+        elif marker in (0xD9, 0xDA):  # end of image / scan before a frame
+            return None
+        i += 2 + length
+    return None
+
+
 def read_header(data: bytes, path: str) -> ImageHeader:
-    """Parse the header of an encoded image.
+    """Parse the header of an encoded image (JPEG markers directly, other
+    formats with Pillow).
 
     Args:
         data (bytes): The file's content.
@@ -110,6 +174,9 @@ def read_header(data: bytes, path: str) -> ImageHeader:
     Raises:
         ValueError: The data is not an image Pillow can identify.
     """
+    header = jpeg_header(data)
+    if header is not None:
+        return header
     try:
         with Image.open(io.BytesIO(data)) as img:
             orientation = 1
@@ -126,8 +193,8 @@ def read_file(path: str) -> bytearray:
     """The bytes of an image file (writable, so that torch can wrap them
     without a copy); a missing file names itself."""
     try:
-        with open(path, 'rb') as f:
-            data = bytearray(osp.getsize(path))
+        with open(path, 'rb', buffering=0) as f:
+            data = bytearray(os.fstat(f.fileno()).st_size)
             f.readinto(data)
             return data
     except FileNotFoundError:
