@@ -355,6 +355,10 @@ def test_channel_order_grey_png_and_cmyk(tmp_path, photos):
                                      channel_order='rgb')(dict(img_path=png))
     np.testing.assert_array_equal(bgr[..., ::-1], rgb_out['img'])
     np.testing.assert_array_equal(rgb_out['img'], img[:, 50:350])
+    # A PNG named .jpg (as some SUN397 files are): found out by its header.
+    fake = tmp_path / 'fake.jpg'
+    Image.fromarray(img).save(fake, format='PNG')
+    np.testing.assert_array_equal(t(dict(img_path=str(fake)))['img'], bgr)
     grey = tmp_path / 'g.jpg'
     Image.fromarray(img).convert('L').save(grey, quality=95)
     out = t(dict(img_path=str(grey)))['img']

@@ -41,18 +41,16 @@ data_preprocessor = dict(
     to_rgb=True,
 )
 
-# Pillow decodes the SUN397 files that are not really JPEGs; it is used for
-# every dataset so that all probes see identically decoded pixels. The crop
-# is drawn from the header and the JPEG decoded at reduced size where the
-# crop keeps at least 224 pixels per side (see coco.py).
+# JPEGs are decoded by libjpeg-turbo (torchvision.io), the files of SUN397
+# that are not really JPEGs by Pillow, which recognises them by their
+# header. The crop is drawn from the header and a JPEG decoded at reduced
+# size where the crop keeps at least 224 pixels per side (see coco.py).
 train_pipeline = [
-    dict(type='DecodeRandomResizedCrop', scale=224, flip_prob=0.5,
-         backend='pillow'),
+    dict(type='DecodeRandomResizedCrop', scale=224, flip_prob=0.5),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='DecodeResizeCenterCrop', resize=256, crop_size=224,
-         backend='pillow'),
+    dict(type='DecodeResizeCenterCrop', resize=256, crop_size=224),
     dict(type='PackInputs'),
 ]
 
