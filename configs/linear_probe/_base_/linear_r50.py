@@ -8,7 +8,7 @@
 # */benchmarks/resnet50_*-linear-coslr-100e_in1k.py):
 #   * backbone frozen (frozen_stages=4: no gradients, batch norms in eval
 #     mode with ImageNet statistics), one Linear + softmax cross-entropy;
-#   * train: RandomResizedCrop 224 + horizontal flip; test: ResizeEdge 256
+#   * train: RandomResizedCrop 224 + horizontal flip; test: short edge 256
 #     + CenterCrop 224; ImageNet mean / std;
 #   * SGD momentum 0.9, weight decay 1e-6, lr 0.3 for a batch of 256,
 #     cosine decay (per iteration) to 0 over 100 epochs, no warm-up;
