@@ -233,6 +233,8 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match='eigvec'):
         ColorAugmentDataPreprocessor(
             lighting=dict(eigval=[1, 2, 3], eigvec=[[1, 2, 3]]))
+    with pytest.raises(ValueError, match='eigvec'):
+        ColorAugmentDataPreprocessor(lighting=dict(eigval=[1, 2, 3]))
     with pytest.raises(ValueError, match='mean and std'):
         ColorAugmentDataPreprocessor(mean=[0, 0, 0])
     with pytest.raises(ValueError, match='decode_device'):

@@ -138,6 +138,10 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
         self.alphastd = 0.
         if lighting is not None:
             lighting = dict(lighting)
+            missing = {'eigval', 'eigvec'} - set(lighting)
+            if missing:
+                raise ValueError(f'lighting: {sorted(missing)} missing; '
+                                 'expected eigval, eigvec, alphastd')
             self.alphastd = float(lighting.pop('alphastd', 0.1))
             eigval = torch.tensor(lighting.pop('eigval'), dtype=torch.float32)
             eigvec = torch.tensor(lighting.pop('eigvec'), dtype=torch.float32)
