@@ -108,11 +108,15 @@ def check_protocol(cfg, name):
     assert loader.sampler == dict(type='DefaultSampler', shuffle=True)
     assert cfg.default_hooks.sampler_seed.type == 'DistSamplerSeedHook'
     names = [t['type'] for t in loader.dataset.pipeline]
-    # Antialiased resizing, as the authors' torchvision-on-PIL transforms.
-    assert {'AntialiasedRandomResizedCrop', 'RandomFlip', 'ColorJitter',
-            'Lighting'} <= set(names), (name, names)
-    test_names = [t['type'] for t in cfg.val_dataloader.dataset.pipeline]
-    assert 'AntialiasedResizeEdge' in test_names, (name, test_names)
+    assert names[0] == 'DecodeRandomResizedCrop', (name, names)
+    crop = loader.dataset.pipeline[0]
+    assert crop['scale'] == 224 and crop['flip_prob'] == 0.5, name
+    # The photometric part runs in the data preprocessor, on the device.
+    pre = cfg.data_preprocessor
+    assert pre.type == 'ColorAugmentDataPreprocessor', name
+    assert pre.color_jitter == dict(brightness=0.4, contrast=0.4,
+                                    saturation=0.4), name
+    assert pre.lighting.alphastd == 0.1, name
     assert 'mmtwoway' in cfg.custom_imports.imports
     # The authors' fresh nn.Linear: PyTorch's default init.
     assert cfg.model.head.init_cfg == dict(type='TorchDefault',

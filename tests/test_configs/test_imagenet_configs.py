@@ -83,7 +83,12 @@ def test_protocol_of_section_4_4(loss):
         assert loader.dataset.type == 'ImageNet'
         assert loader.dataset.split == split
     train_ops = [t.type for t in cfg.train_dataloader.dataset.pipeline]
-    assert 'ColorJitter' in train_ops and 'Lighting' in train_ops
+    assert train_ops == ['DecodeRandomResizedCrop', 'PackInputs']
+    # Jitter and lighting in the data preprocessor, as for multi-label.
+    assert cfg.data_preprocessor.type == 'ColorAugmentDataPreprocessor'
+    assert cfg.data_preprocessor.color_jitter.brightness == 0.4
+    assert cfg.data_preprocessor.lighting.alphastd == 0.1
+    assert cfg.data_preprocessor.num_classes == 1000
     assert cfg.val_evaluator == dict(type='Accuracy', topk=(1, 5))
     if loss == 'twoway':
         assert cfg.model.head.loss.bucket_size == 128
@@ -143,9 +148,8 @@ def test_one_runner_iteration_and_top_k_accuracy(loss, imagenet_root,
         loader.dataset.data_root = str(imagenet_root)
         loader.batch_size, loader.num_workers = 2, 0
     # 64 px instead of 224: the same transforms, 12x less compute.
-    cfg.train_dataloader.dataset.pipeline[1].scale = 64
-    cfg.val_dataloader.dataset.pipeline[1].scale = 72
-    cfg.val_dataloader.dataset.pipeline[2].crop_size = 64
+    cfg.train_dataloader.dataset.pipeline[0].scale = 64
+    cfg.val_dataloader.dataset.pipeline[0].update(resize=72, crop_size=64)
     if loss == 'twoway':
         cfg.model.head.loss.bucket_size = 2
     cfg.train_cfg.update(max_epochs=1, val_interval=1)

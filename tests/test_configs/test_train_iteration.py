@@ -50,7 +50,7 @@ def test_bce_cell_trains_with_the_papers_schedule(coco_root, tmp_path):
     # The cell's own pipeline, cropped to 64 px instead of 224 to keep the
     # CPU steps short; nothing checked here depends on the size.
     (crop, ) = [t for t in cfg.train_dataloader.dataset.pipeline
-                if t['type'] == 'AntialiasedRandomResizedCrop']
+                if t['type'] == 'DecodeRandomResizedCrop']
     crop.scale = 64
     cfg.train_cfg.max_epochs = 1  # the scheduler still spans 40 epochs
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None

@@ -34,16 +34,15 @@ def run_pipeline(cfg, dataset, training):
     """Two samples through the pipeline, preprocessor, head and metric."""
     num_classes = len(dataset.CLASSES)
     batch = pseudo_collate([dataset[i] for i in range(min(2, len(dataset)))])
-    # ImageClassifier's default type for the config's data_preprocessor.
+    # The config's data preprocessor (colour jitter and lighting in
+    # training), as the Runner builds it into the model.
     preprocessor = MODELS.build(
-        dict(
-            cfg.data_preprocessor,
-            type='ClsDataPreprocessor',
-            num_classes=num_classes))
+        dict(cfg.data_preprocessor, num_classes=num_classes))
     data = preprocessor(batch, training=training)
     inputs, samples = data['inputs'], data['data_samples']
-    # The paper's 224 x 224 crops (RandomResizedCrop / CenterCrop).
+    # The paper's 224 x 224 crops (random resized / centre crops).
     assert tuple(inputs.shape) == (len(samples), 3, 224, 224)
+    assert torch.isfinite(inputs).all()
     head_cfg = cfg.model.head.copy()
     # The fixture has fewer classes than the real dataset, and a batch of
     # two is one bucket.
@@ -87,11 +86,10 @@ def test_config_builds_on_fixture(tmp_path, name):
     if name in ('voc07', 'voc12', 'wider'):  # fixtures with every class
         assert len(train.CLASSES) == paper_classes
     if name in ('vaw', 'wider'):
-        # The crop comes first after loading, then the paper's pipeline.
+        # The instance box is cut first, then the paper's crop inside it.
         for pipeline in (cfg.train_dataloader.dataset.pipeline,
                          cfg.test_dataloader.dataset.pipeline):
-            assert [t['type'] for t in pipeline[:2]
-                    ] == ['LoadImageFromFile', 'CropInstance']
+            assert pipeline[0]['instance_context'] == 1.0
 
     samples = run_pipeline(cfg, train, training=True)
     assert all(('gt_score' in s) == partial for s in samples)

@@ -72,7 +72,7 @@ def train(coco_root, work_dir, runtime_info, recorder_cls, syncing,
     cfg.train_dataloader.dataset.data_root = str(coco_root)
     cfg.train_dataloader.update(batch_size=2, num_workers=0)
     (crop, ) = [t for t in cfg.train_dataloader.dataset.pipeline
-                if t['type'].endswith('RandomResizedCrop')]
+                if t['type'] == 'DecodeRandomResizedCrop']
     crop.scale = 32
     cfg.train_cfg.max_epochs = 1
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None

@@ -133,24 +133,29 @@ def paper_model():
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     cfg = Config.fromfile(osp.join(root, 'configs', 'twoway_coco_r50.py'))
     cfg.model.backbone.init_cfg = None
+    # As the Runner builds it: the config's data preprocessor (colour
+    # jitter, lighting, normalisation) is the model's.
+    cfg.model.data_preprocessor = cfg.data_preprocessor
     return MODELS.build(cfg.model)
 
 
 def test_paper_model_step_on_fake_cuda(paper_model, fake_cuda):
     # configs/twoway_coco_r50.py's whole model on 'cuda': its data
-    # preprocessor (BGR->RGB, normalisation) feeds the head a batch of 128
+    # preprocessor (BGR->RGB, colour jitter, lighting, normalisation) feeds
+    # the head a batch of 128
     # (the paper's per-GPU batch and bucket), loss and all. Fake tensors
     # compute nothing, so the real sizes cost no time. (paper_model is
     # built first, outside the fake mode.)
     model = paper_model.to('cuda')
     assert model.data_preprocessor.device.type == 'cuda'
     labels = [[i % 80, (7 * i) % 80] for i in range(128)]
-    # default_collate (the config's collate_fn) stacks the images.
+    # default_collate (the config's collate_fn) stacks the uint8 images.
     data = dict(
-        inputs=torch.zeros(128, 3, 224, 224, dtype=torch.float32),
+        inputs=torch.zeros(128, 3, 224, 224, dtype=torch.uint8),
         data_samples=[DataSample().set_gt_label(lbl) for lbl in labels])
     data = model.data_preprocessor(data, True)
     assert data['inputs'].device.type == 'cuda'
+    assert data['inputs'].dtype == torch.float32
     assert data['data_samples'][0].gt_label.device.type == 'cuda'
     losses = model.loss(data['inputs'], data['data_samples'])
     assert losses['loss'].device.type == 'cuda'

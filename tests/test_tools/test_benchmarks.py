@@ -236,18 +236,25 @@ def test_gpu_check_script_cpu_smoke(tmp_path):
     assert set(report['resnet50_step']) == {'BCE', 'two-way (bool-mask)',
                                             'two-way (mmtwoway)'}
     assert report['resnet50_step']['BCE']['overhead_pct'] == 0
-    for name in ('runner', 'plain_loop', 'dataloader_only', 'step_only'):
+    for name in ('runner', 'runner_gpu_decode', 'plain_loop',
+                 'authors_loop', 'dataloader_only', 'step_only'):
         assert report['throughput'][name]['images_per_s'] > 0
-    assert report['throughput']['runner']['iterations'] == 4
+    for name in ('runner', 'runner_gpu_decode', 'authors_loop'):
+        assert report['throughput'][name]['iterations'] == 4, name
     # training validated on the synthetic val2014 split, and the VOC split
     # with difficult objects was evaluated
     assert set(report['throughput']['runner']['val_metrics']) >= {
         'multi-label/mAP@class', 'multi-label/mAP@sample', 'multi-label/OF1'}
     assert 0 <= report['voc_val']['multi-label/mAP@class'] <= 100
+    # the GPU-decoding config validated too (its decode on the CPU here)
+    assert set(report['throughput']['runner_gpu_decode']['val_metrics']) >= {
+        'multi-label/mAP@class', 'multi-label/mAP@sample'}
     assert report['sections'] == ['loss', 'resnet50_step', 'runner',
-                                  'voc_val', 'plain']
+                                  'runner_gpu_decode', 'voc_val', 'plain',
+                                  'authors_loop']
     md = (out / 'gpu_check.md').read_text()
-    assert 'SMOKE RUN' in md and '| runner |' in md
+    assert 'SMOKE RUN' in md and '| Runner, CPU decoding (the config) |' in md
+    assert '| Runner, GPU decoding |' in md and 'vs step only' in md
     assert (out / 'gpu_check.log').read_text().count('runner / plain') == 1
 
 

@@ -34,9 +34,9 @@ TINY = {  # a ResNet-18 with 16 base channels: 128-d features
     'model.head.in_channels': 128,
 }
 SMALL_INPUT = {  # the configs' pipelines at 64 px instead of 224
-    'train_dataloader.dataset.pipeline.1.scale': 64,
-    'val_dataloader.dataset.pipeline.1.scale': 72,
-    'val_dataloader.dataset.pipeline.2.crop_size': 64,
+    'train_dataloader.dataset.pipeline.0.scale': 64,
+    'val_dataloader.dataset.pipeline.0.resize': 72,
+    'val_dataloader.dataset.pipeline.0.crop_size': 64,
 }
 DATASETS = {  # dataset type, classes, train split, test split
     'aircraft': ('FGVCAircraft', 100, 'trainval', 'test'),

@@ -10,15 +10,20 @@ or time-out keeps the earlier results):
    (128, 620), (512, 80) (``bench_loss.loss_table``, fp32 and bf16);
 2. the ResNet-50 bf16 training-step overhead of two-way vs BCE at batch 128,
    with peak memory (``bench_loss.resnet_step``);
-3. ``configs/twoway_coco_r50.py`` trained by the real mmengine Runner on
-   synthetic JPEGs in the COCO 2014 layout (targets built on the device,
-   losses logged without syncs), then validated with ``MultiLabelMAP`` and
-   ``MultiLabelF1`` on a synthetic val2014 split;
-4. ``configs/twoway_voc07_r50.py`` validated on a synthetic VOC 2007 split
+3. ``configs/twoway_coco_r50.py`` trained by the real mmengine Runner
+   (16 dataloader workers) on COCO-sized photo JPEGs in the COCO 2014
+   layout (targets built on the device, losses logged without syncs), then
+   validated with ``MultiLabelMAP`` and ``MultiLabelF1`` on a val2014 split;
+4. the same with the JPEGs decoded on the GPU
+   (``configs/twoway_coco_r50_gpu_decode.py``);
+5. ``configs/twoway_voc07_r50.py`` validated on a synthetic VOC 2007 split
    with difficult objects (``gt_label_difficult`` meets CUDA labels);
-5. a plain PyTorch loop with the same model, data preprocessor, batch,
+6. a plain PyTorch loop with the same model, data preprocessor, batch,
    loss, optimiser and AMP on the same data, the dataloader alone and the
-   training step alone, with the peak device memory of each.
+   training step alone (the model-only step rate), with the peak device
+   memory of each;
+7. a plain loop fed by the authors' torchvision pipeline (Pillow, crop,
+   flip, ColorJitter, lighting, normalisation in the workers).
 
 ``--smoke`` shrinks everything (tiny JPEGs, 32-px crops, batch 4) so that
 the CPU path can be tested anywhere; its figures mean nothing.
@@ -34,12 +39,13 @@ import torch
 
 import mmtwoway  # noqa: F401  (registers mmtwoway; applies stack fixes)
 from mmengine.config import Config
-from mmtwoway.testing.synthetic import write_coco_jpegs, write_voc_jpegs
+from mmtwoway.testing.photos import write_coco_photos
+from mmtwoway.testing.synthetic import write_voc_jpegs
 from mmtwoway.utils.runtime import adapt_to_machine
 
 import bench_loss  # noqa: E402  (sibling module: tools/benchmark/)
-from throughput import (plain_throughput, reset_peak,  # noqa: E402
-                        runner_throughput, runner_validation)
+from throughput import (authors_throughput, plain_throughput,  # noqa
+                        reset_peak, runner_throughput, runner_validation)
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -59,24 +65,23 @@ def shrink(cfg: Config, batch: int, workers: int,
         if crop is None:
             continue
         for step in loader.dataset.pipeline:  # smoke: tiny images
-            if step['type'].endswith('RandomResizedCrop'):
+            if step['type'] == 'DecodeRandomResizedCrop':
                 step['scale'] = crop
-            elif step['type'].endswith('ResizeEdge'):
-                step['scale'] = crop + crop // 7
-            elif step['type'] == 'CenterCrop':
-                step['crop_size'] = crop
+            elif step['type'] == 'DecodeResizeCenterCrop':
+                step.update(resize=crop + crop // 7, crop_size=crop)
     cfg.log_level = 'WARNING'
 
 
 def coco_config(data_root: str, work_dir: str, batch: int, workers: int,
-                crop: Optional[int], epochs: int) -> Config:
-    """``configs/twoway_coco_r50.py`` pointed at the synthetic data.
+                crop: Optional[int], epochs: int,
+                name: str = 'twoway_coco_r50.py') -> Config:
+    """``configs/<name>`` pointed at the synthetic data.
 
     Only what a benchmark must change is changed: the data root, no
     pretrained download, one validation after the last epoch, no
     checkpoints, and (smoke only) smaller crops, batch and buckets.
     """
-    cfg = Config.fromfile(osp.join(CONFIGS, 'twoway_coco_r50.py'))
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.val_dataloader.dataset.data_root = data_root
@@ -102,6 +107,14 @@ def voc_config(data_root: str, work_dir: str, batch: int, workers: int,
         cfg[key] = None
     cfg.default_hooks.checkpoint = None  # no best-checkpoint bookkeeping
     return adapt_to_machine(cfg)
+
+
+LABELS = dict(runner='Runner, CPU decoding (the config)',
+              runner_gpu_decode='Runner, GPU decoding',
+              plain_loop='plain loop, the config\'s pipeline',
+              authors_loop='plain loop, the authors\' torchvision pipeline',
+              dataloader_only='dataloader alone (config)',
+              step_only='training step alone (model only)')
 
 
 def to_markdown(report: dict) -> str:
@@ -142,18 +155,23 @@ def to_markdown(report: dict) -> str:
     if 'plain_loop' not in thr:
         return '\n'.join(lines) + '\n'
     ref = thr['plain_loop']['images_per_s']
+    step = thr['step_only']['images_per_s']
     lines += ['', f'Training throughput, configs/twoway_coco_r50.py, batch '
               f'{report["batch"]}, {report["workers"]} workers, '
               f'{report["iterations"]} iterations ({report["warmup"]} '
               'warm-up not timed):', '',
-              '| run | images/s | vs plain loop | peak MiB |',
-              '|---|---|---|---|']
-    for name in ('runner', 'plain_loop', 'dataloader_only', 'step_only'):
-        row = thr[name]
+              '| run | images/s | vs plain loop | vs step only | peak MiB |',
+              '|---|---|---|---|---|']
+    for name in ('runner', 'runner_gpu_decode', 'plain_loop',
+                 'authors_loop', 'dataloader_only', 'step_only'):
+        row = thr.get(name)
+        if row is None:
+            continue
         peak = row.get('peak_mib')
-        lines.append(f'| {name.replace("_", " ")} | '
+        lines.append(f'| {LABELS.get(name, name.replace("_", " "))} | '
                      f'{row["images_per_s"]:.1f} | '
                      f'{100 * row["images_per_s"] / ref:.1f}% | '
+                     f'{100 * row["images_per_s"] / step:.1f}% | '
                      f'{"n/a" if peak is None else f"{peak:.0f}"} |')
     return '\n'.join(lines) + '\n'
 
@@ -194,9 +212,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         shapes = [(128, 80), (128, 620), (512, 80)]
         repeat, step_batch, step_size, step_repeat, step_warmup = (
             200, 128, 224, 30, 10)
-        # COCO-sized JPEGs; 6 epochs of 8 iterations, the first 8 untimed.
+        # COCO-sized photo JPEGs; 6 epochs of 8 iterations, the first 8
+        # untimed; 16 workers, the CPU cores of one H200 machine.
         num_images, size, crop, batch, workers, epochs, warmup = (
-            1024, (640, 480), None, 128, 8, 6, 8)
+            1024, None, None, 128, 16, 6, 8)
     name = (torch.cuda.get_device_name(device)
             if device.type == 'cuda' else f'CPU x{torch.get_num_threads()}')
     print(f'gpu_check: device {name}, torch {torch.__version__}', flush=True)
@@ -230,10 +249,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         work = args.work_dir or tmp
         coco_root = osp.join(work, 'coco_synthetic')
         t0 = time.perf_counter()
-        write_coco_jpegs(coco_root, num_images, *size, split='train2014')
-        write_coco_jpegs(coco_root, max(batch, num_images // 8), *size,
-                         split='val2014', seed=1)
-        print(f'\n{num_images} synthetic COCO JPEGs {size[0]}x{size[1]} in '
+        sizes = [size] if size else None  # None: COCO's frequent sizes
+        write_coco_photos(coco_root, num_images, 'train2014', sizes=sizes)
+        write_coco_photos(coco_root, max(batch, num_images // 8), 'val2014',
+                          seed=1, sizes=sizes)
+        print(f'\n{num_images} COCO-sized photo JPEGs in '
               f'{time.perf_counter() - t0:.1f} s', flush=True)
         cfg = coco_config(coco_root, osp.join(work, 'runner'), batch,
                           workers, crop, epochs)
@@ -241,9 +261,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         report['throughput'] = throughput
         report['iterations'] = throughput['runner']['iterations']
         done('runner')
+        throughput['runner_gpu_decode'] = runner_throughput(
+            coco_config(coco_root, osp.join(work, 'runner_gpu'), batch,
+                        workers, crop, epochs,
+                        'twoway_coco_r50_gpu_decode.py'), device, warmup)
+        done('runner_gpu_decode')
 
         voc_root = osp.join(work, 'VOC2007')
-        write_voc_jpegs(voc_root, max(2 * batch, 16), *size)
+        write_voc_jpegs(voc_root, max(2 * batch, 16), *(size or (500, 375)))
         report['voc_val'] = runner_validation(
             voc_config(voc_root, osp.join(work, 'voc'), batch, workers,
                        crop))
@@ -251,14 +276,19 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
         throughput.update(plain_throughput(cfg, device, epochs, warmup))
         done('plain')
+        throughput['authors_loop'] = authors_throughput(
+            cfg, device, coco_root, epochs, warmup, crop or 224)
+        done('authors_loop')
     print('\nthroughput, images/s (data loading included where it applies)')
     for key, row in throughput.items():
         print(f'{key:16s}{row["images_per_s"]:10.1f}   peak MiB '
               f'{row.get("peak_mib")}')
     ratio = (throughput['runner']['images_per_s'] /
              throughput['plain_loop']['images_per_s'])
-    print(f'runner / plain loop: {100 * ratio:.1f}%; total '
-          f'{report["seconds"]:.0f} s', flush=True)
+    step = (throughput['runner']['images_per_s'] /
+            throughput['step_only']['images_per_s'])
+    print(f'runner / plain loop: {100 * ratio:.1f}%; runner / step only: '
+          f'{100 * step:.1f}%; total {report["seconds"]:.0f} s', flush=True)
     return report
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # GPU speed check of mmtwoway: loss fwd+bwd, ResNet-50 step overhead,
-# Runner vs plain-loop training throughput and peak memory
+# training throughput end to end (Runner with CPU and with GPU JPEG
+# decoding, 16 workers) against the model-only step rate, a plain loop and
+# a plain loop fed by the authors' torchvision pipeline, peak memory
 # (tools/benchmark/gpu_check.py), plus the device path: COCO training with
 # validation and a VOC validation with difficult labels through the Runner.
-# Each section's results are written as soon as it ends. About 4 minutes on
-# one H100/H200, no network needed.
+# Each section's results are written as soon as it ends. Meant to take 5-6
+# minutes on one H100/H200 (the Python part is stopped at 7), no network.
 #
 #   bash tools/benchmark/gpu_check.sh            # on the GPU machine
 #   bash tools/benchmark/gpu_check.sh --smoke    # tiny sizes, any machine
@@ -31,6 +33,7 @@ import importlib, sys
 need = [('torch', 'torch'), ('torchvision', 'torchvision'),
         ('cv2', 'opencv-python'), ('PIL', 'Pillow'),
         ('markdown', 'Markdown'), ('einops', 'einops'),
+        ('sklearn', 'scikit-learn'),
         ('pycocotools', 'pycocotools'), ('mmengine', 'mmengine'),
         ('mmcv', 'mmcv-lite'), ('mmpretrain', 'mmpretrain'),
         ('mmpretrain.models', 'mmpretrain (its models)'),

@@ -94,7 +94,27 @@ def runner_validation(cfg: Config) -> Dict[str, float]:
     return dict(runner.val())
 
 
-def plain_parts(cfg: Config, device: torch.device):
+def plain_loader(cfg: Config, device: torch.device, dataset=None,
+                 collate_fn=None) -> torch.utils.data.DataLoader:
+    """A DataLoader with the config's batch and workers, on its train
+    dataset (or ``dataset``) and collate function (or ``collate_fn``)."""
+    loader_cfg = cfg.train_dataloader
+    if dataset is None:
+        dataset = DATASETS.build(copy.deepcopy(loader_cfg.dataset))
+        collate_fn = COLLATE[loader_cfg.get('collate_fn', {}).get(
+            'type', 'pseudo_collate')]
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=loader_cfg.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=loader_cfg.num_workers,
+        persistent_workers=loader_cfg.num_workers > 0,
+        pin_memory=device.type == 'cuda',
+        collate_fn=collate_fn)
+
+
+def plain_parts(cfg: Config, device: torch.device, loader: bool = True):
     """The config's model, dataset and optimiser, built without mmengine's
     Runner: what a hand-written PyTorch training script would hold."""
     model_cfg = copy.deepcopy(cfg.model)
@@ -103,18 +123,7 @@ def plain_parts(cfg: Config, device: torch.device):
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
     model = MODELS.build(model_cfg).to(device)
     model.init_weights()
-    loader_cfg = cfg.train_dataloader
-    dataset = DATASETS.build(copy.deepcopy(loader_cfg.dataset))
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=loader_cfg.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=loader_cfg.num_workers,
-        persistent_workers=loader_cfg.num_workers > 0,
-        pin_memory=device.type == 'cuda',
-        collate_fn=COLLATE[loader_cfg.get('collate_fn', {}).get(
-            'type', 'pseudo_collate')])
+    loader = plain_loader(cfg, device) if loader else None
     opt_cfg = cfg.optim_wrapper.optimizer
     head_mult = cfg.optim_wrapper.paramwise_cfg.custom_keys.head.lr_mult
     head = [p for n, p in model.named_parameters() if n.startswith('head')]
@@ -189,3 +198,41 @@ def plain_throughput(cfg: Config, device: torch.device, epochs: int,
         iterations=len(stamps),
         peak_mib=peak_mib(device))
     return results
+
+
+def authors_throughput(cfg: Config, device: torch.device, data_root: str,
+                       epochs: int, warmup: int,
+                       size: int = 224) -> Dict[str, float]:
+    """A plain loop fed as the authors' code feeds it: Pillow and
+    torchvision's transforms (crop, flip, ColorJitter, ToTensor, lighting,
+    Normalize) in the workers, a normalised float batch and a multi-hot
+    target tensor; the config's model, loss, optimiser and AMP."""
+    from pipelines import AuthorsDataset  # sibling module
+    amp = device.type == 'cuda'
+    torch.manual_seed(0)
+    reset_peak(device)
+    model, _, optimizer = plain_parts(cfg, device, loader=False)
+    model.train()
+    loader = plain_loader(cfg, device, AuthorsDataset(data_root, size),
+                          torch.utils.data.default_collate)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    stamps = []
+    for _ in range(epochs):
+        for inputs, target in loader:
+            inputs = inputs.to(device, non_blocking=True)
+            target = target.to(device, non_blocking=True)
+            with torch.autocast(device.type, enabled=amp):
+                logits = model.head(model.extract_feat(inputs))
+            loss = model.head.loss_module(logits.float(), target,
+                                          avg_factor=inputs.size(0))
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if device.type == 'cuda':
+                torch.cuda.synchronize(device)
+            stamps.append(time.perf_counter())
+    return dict(images_per_s=images_per_second(
+        stamps, cfg.train_dataloader.batch_size, warmup),
+                iterations=len(stamps),
+                peak_mib=peak_mib(device))

@@ -3,45 +3,38 @@
 dataset_type = 'CocoMultiLabel'
 data_root = 'data/coco'
 
+# The CPU workers do the geometry on uint8 pixels: the crop is drawn from
+# the JPEG header as torchvision's RandomResizedCrop draws it, the JPEG is
+# decoded at reduced size where the crop keeps at least 224 pixels per
+# side, then resized (bilinear, antialiased, as torchvision on PIL images)
+# and flipped. The photometric part runs on the batch on the device:
+# ColorJitter(0.4, 0.4, 0.4) (per image, in a random order), AlexNet PCA
+# lighting (0.1), ImageNet mean / std; validation only normalises.
 data_preprocessor = dict(
+    type='ColorAugmentDataPreprocessor',
     num_classes=80,
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
+    # The workers give BGR, as mmcv's LoadImageFromFile.
     to_rgb=True,
+    color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.4),
+    # The ImageNet eigen-decomposition of the authors' code (RGB rows),
+    # scaled to 0-255 pixels.
+    lighting=dict(
+        eigval=[55.4625, 4.7940, 1.1475],
+        eigvec=[[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                [-0.5836, -0.6948, 0.4203]],
+        alphastd=0.1),
 )
 
-# AlexNet PCA lighting noise in BGR order (images are loaded as BGR), the
-# ImageNet eigen-decomposition scaled to 0-255 pixels.
-lighting = dict(
-    type='Lighting',
-    eigval=[55.4625, 4.7940, 1.1475],
-    eigvec=[[-0.5836, -0.6948, 0.4203], [-0.5808, -0.0045, -0.8140],
-            [-0.5675, 0.7192, 0.4009]],
-    alphastd=0.1,
-    to_rgb=False)
-
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    # Antialiased when shrinking (cv2 INTER_AREA), as the authors'
-    # torchvision RandomResizedCrop / Resize on PIL images are.
-    dict(
-        type='AntialiasedRandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.08, 1.0)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    # Lighting casts its result back to the input dtype without clipping:
-    # on uint8 a dark pixel minus noise wraps around to ~250. Go to float32
-    # first, as the authors' code applies lighting to float tensors.
-    dict(type='PILToNumpy', dtype='float32'),
-    lighting,
+    dict(type='DecodeRandomResizedCrop', scale=224,
+         crop_ratio_range=(0.08, 1.0), flip_prob=0.5),
     dict(type='PackInputs'),
 ]
 
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='AntialiasedResizeEdge', scale=256, edge='short'),
-    dict(type='CenterCrop', crop_size=224),
+    dict(type='DecodeResizeCenterCrop', resize=256, crop_size=224),
     dict(type='PackInputs'),
 ]
 

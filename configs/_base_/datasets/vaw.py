@@ -14,12 +14,16 @@ data_root = 'data/vaw'
 
 data_preprocessor = dict(num_classes=620)
 
-# context=1.0 crops exactly the box; e.g. 1.2 adds 10% on every side.
-crop = dict(type='CropInstance', context=1.0)
+# The first step crops the instance box (as CropInstance: context=1.0
+# crops exactly the box, 1.2 adds 10% on every side), then coco.py's crop.
 train_pipeline = [
-    _base_.train_pipeline[0], crop, *_base_.train_pipeline[1:]
+    dict(_base_.train_pipeline[0], instance_context=1.0),
+    *_base_.train_pipeline[1:]
 ]
-test_pipeline = [_base_.test_pipeline[0], crop, *_base_.test_pipeline[1:]]
+test_pipeline = [
+    dict(_base_.test_pipeline[0], instance_context=1.0),
+    *_base_.test_pipeline[1:]
+]
 
 train_dataloader = dict(
     dataset=dict(

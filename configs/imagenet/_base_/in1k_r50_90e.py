@@ -4,10 +4,11 @@
 # The leaf configs (twoway / softmax / asl) only choose the head and loss.
 #
 # Inherited unchanged from the multi-label protocol: the augmentation
-# (RandomResizedCrop 224, flip, ColorJitter 0.4, PCA lighting 0.1; test
-# ResizeEdge 256 + CenterCrop 224), SGD Nesterov momentum 0.9, weight decay
-# 1e-4 on every parameter, cosine decay stepped every iteration without
-# warm-up, AMP, batch 512 = 4 GPUs x 128, auto_scale_lr base 512.
+# (RandomResizedCrop 224, flip, ColorJitter 0.4, PCA lighting 0.1, the last
+# two in the data preprocessor; test short edge 256 + CenterCrop 224), SGD
+# Nesterov momentum 0.9, weight decay 1e-4 on every parameter, cosine decay
+# stepped every iteration without warm-up, AMP, batch 512 = 4 GPUs x 128,
+# auto_scale_lr base 512.
 _base_ = [
     '../../_base_/models/r50.py',
     '../../_base_/datasets/coco.py',

@@ -8,7 +8,7 @@
 # */benchmarks/resnet50_*-linear-coslr-100e_in1k.py):
 #   * backbone frozen (frozen_stages=4: no gradients, batch norms in eval
 #     mode with ImageNet statistics), one Linear + softmax cross-entropy;
-#   * train: RandomResizedCrop 224 + horizontal flip; test: ResizeEdge 256
+#   * train: RandomResizedCrop 224 + horizontal flip; test: short edge 256
 #     + CenterCrop 224; ImageNet mean / std;
 #   * SGD momentum 0.9, weight decay 1e-6, lr 0.3 for a batch of 256,
 #     cosine decay (per iteration) to 0 over 100 epochs, no warm-up;
@@ -41,18 +41,16 @@ data_preprocessor = dict(
     to_rgb=True,
 )
 
-# Pillow decodes the SUN397 files that are not really JPEGs; it is used for
-# every dataset so that all probes see identically decoded pixels.
+# JPEGs are decoded by libjpeg-turbo (torchvision.io), the files of SUN397
+# that are not really JPEGs by Pillow, which recognises them by their
+# header. The crop is drawn from the header and a JPEG decoded at reduced
+# size where the crop keeps at least 224 pixels per side (see coco.py).
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='RandomResizedCrop', scale=224),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='DecodeRandomResizedCrop', scale=224, flip_prob=0.5),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='ResizeEdge', scale=256, edge='short'),
-    dict(type='CenterCrop', crop_size=224),
+    dict(type='DecodeResizeCenterCrop', resize=256, crop_size=224),
     dict(type='PackInputs'),
 ]
 

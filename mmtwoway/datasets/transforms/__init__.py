@@ -1,11 +1,12 @@
 from .antialias import (AntialiasedRandomResizedCrop, AntialiasedResizeEdge,
                         antialiased_resize)
 from .crop_instance import CropInstance
+from .decode import DecodeRandomResizedCrop, DecodeResizeCenterCrop
 from .loading import (ImageReadError, LoadImageFromFile, decode_image,
                       read_image)
 
 __all__ = [
     'AntialiasedRandomResizedCrop', 'AntialiasedResizeEdge', 'CropInstance',
-    'ImageReadError', 'LoadImageFromFile', 'antialiased_resize',
-    'decode_image', 'read_image'
+    'DecodeRandomResizedCrop', 'DecodeResizeCenterCrop', 'ImageReadError',
+    'LoadImageFromFile', 'antialiased_resize', 'decode_image', 'read_image'
 ]

@@ -4,7 +4,9 @@ VAW and WIDER Attribute label object / person instances, not images: a
 sample is the crop of one box. Placed right after ``LoadImageFromFile``,
 this transform turns the loaded image into that crop, so the usual
 augmentation (``RandomResizedCrop``, flips, colour jitter ...) runs on it
-unchanged.
+unchanged. The configs use ``instance_context`` of
+:class:`DecodeRandomResizedCrop` / ``DecodeResizeCenterCrop`` instead,
+which cut the same region (:func:`crop_region`) before their own crop.
 
 Boxes are ``[x1, y1, x2, y2]`` floats in the pixels of the decoded image
 (the datasets convert the files' ``[x, y, w, h]``). The crop is the box,
