@@ -66,9 +66,10 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], Optional[int]],
     """Run a tool's ``main``; bad input ends it with a one-line error.
 
     Args:
-        main: The tool's entry point; a non-zero int it returns becomes the
+        main (Callable[[Optional[Sequence[str]]], Optional[int]]):
+            The tool's entry point; a non-zero int it returns becomes the
             exit status.
-        name: The tool's file name, for the message.
+        name (str): The tool's file name, for the message.
     """
     try:
         status = main(None)

@@ -26,9 +26,9 @@ def predict_readable(model: BaseModel,
     of ending the run.
 
     Args:
-        model: A model from :func:`~mmtwoway.apis.load_model`.
-        images: Image file paths.
-        batch_size: Images per forward pass (>= 1).
+        model (BaseModel): A model from :func:`~mmtwoway.apis.load_model`.
+        images (Sequence[str]): Image file paths.
+        batch_size (int): Images per forward pass (>= 1).
 
     Returns:
         tuple: per readable image, in order, a dict with ``image`` (the
@@ -96,9 +96,9 @@ def predict_images(model: BaseModel,
     As :func:`predict_readable`, but an unreadable image is an error.
 
     Args:
-        model: A model from :func:`~mmtwoway.apis.load_model`.
-        images: Image file paths.
-        batch_size: Images per forward pass.
+        model (BaseModel): A model from :func:`~mmtwoway.apis.load_model`.
+        images (Sequence[str]): Image file paths.
+        batch_size (int): Images per forward pass.
 
     Returns:
         list[dict]: per image, as :func:`predict_readable` gives them.
@@ -119,10 +119,10 @@ def prediction(image: str, scores: torch.Tensor, label_indices: List[int],
     ``tools/predict.py``) return it.
 
     Args:
-        image: The image path.
-        scores: Its (C, ) class scores.
-        label_indices: The decided classes.
-        classes: The C class names.
+        image (str): The image path.
+        scores (torch.Tensor): Its (C, ) class scores.
+        label_indices (List[int]): The decided classes.
+        classes (Sequence[str]): The C class names.
 
     Returns:
         dict: ``image``, ``labels`` (names, highest score first),

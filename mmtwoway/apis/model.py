@@ -66,14 +66,17 @@ def load_model(config: Union[str, Config],
     """Build the model of ``config``, load ``checkpoint``, set its decision.
 
     Args:
-        config: A config file or object.
-        checkpoint: A checkpoint of that config (``tools/train.py``'s).
-        device: Where to run; defaults to CUDA when available.
-        calibration: A calibration file for the head (overrides the
+        config (str | Config): A config file or object.
+        checkpoint (str): A checkpoint of that config (``tools/train.py``'s).
+        device (str, optional): Where to run; defaults to CUDA when available.
+        calibration (str | bool, optional):
+            A calibration file for the head (overrides the
             config's), ``False`` to drop the config's (top-1), or ``None``
             to keep the config's decision.
-        topk: Decide the ``topk`` best classes instead (no calibration).
-        cfg_options: Config overrides, as ``--cfg-options`` gives them.
+        topk (int, optional):
+            Decide the ``topk`` best classes instead (no calibration).
+        cfg_options (Dict[str, Any], optional):
+            Config overrides, as ``--cfg-options`` gives them.
 
     Returns:
         BaseModel: in eval mode, with ``_config`` and ``_dataset_meta``
@@ -125,7 +128,7 @@ def model_classes(model: BaseModel) -> List[str]:
     """The class names of a model from :func:`load_model`.
 
     Args:
-        model: The model.
+        model (BaseModel): The model.
 
     Returns:
         list[str]: Its classes, or ``class_0`` ... when nothing names them.

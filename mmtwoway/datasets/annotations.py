@@ -135,7 +135,7 @@ def check_classes(name: str, given: Any, names: Sequence[str],
 
     Args:
         name (str): The dataset name.
-        given: ``metainfo['classes']`` as the user set it, or None.
+        given (Any): ``metainfo['classes']`` as the user set it, or None.
         names (Sequence[str]): The class names read from ``source``.
         source (str): The file that defines the classes.
 

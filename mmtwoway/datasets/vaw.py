@@ -241,7 +241,7 @@ def _parse_instance(path: str, i: int, inst, table: Dict[str, int]) -> list:
     Args:
         path (str): The file.
         i (int): The instance's position in the file.
-        inst: The instance as read.
+        inst (dict): The instance as read.
         table (dict): Attribute name -> position, extended with new names.
 
     Returns:

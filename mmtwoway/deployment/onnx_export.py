@@ -50,7 +50,8 @@ class ExportedClassifier(nn.Module):
     """A classifier from the preprocessed image to logits (and labels).
 
     Args:
-        model: An mmpretrain ``ImageClassifier`` (backbone, neck, head).
+        model (nn.Module):
+            An mmpretrain ``ImageClassifier`` (backbone, neck, head).
         decision (Decision, optional): A thresholds or relative rule,
             computed in the graph; None (or top-k) for logits only.
     """
@@ -90,7 +91,7 @@ def decision_metadata(decision: Optional[Decision]) -> Dict[str, Any]:
     """The ``decision`` metadata: the rule the ``labels`` output applies.
 
     Args:
-        decision: The model's decision, or None.
+        decision (Decision, optional): The model's decision, or None.
 
     Returns:
         dict: ``rule`` ('thresholds', 'relative', or 'none' when the graph
@@ -170,13 +171,14 @@ def export_onnx(model: nn.Module,
     onnxruntime against PyTorch on a random input.
 
     Args:
-        model: A loaded classifier, with ``_config`` (for the test
+        model (nn.Module): A loaded classifier, with ``_config`` (for the test
             pipeline).
-        out: The ``.onnx`` file to write (its folder is created).
-        classes: The C class names.
-        source: What the model was exported from (config, checkpoint ...),
+        out (str): The ``.onnx`` file to write (its folder is created).
+        classes (Sequence[str]): The C class names.
+        source (Dict[str, Any], optional):
+            What the model was exported from (config, checkpoint ...),
             stored in the metadata.
-        opset: The ONNX opset; None for the exporter's default.
+        opset (int, optional): The ONNX opset; None for the exporter's default.
 
     Returns:
         dict: ``out``, ``outputs``, ``input`` (one line: which tensor),

@@ -25,8 +25,9 @@ def read_metadata(path: str, session=None) -> Dict[str, Any]:
     """The mmtwoway metadata of an exported model, decoded and checked.
 
     Args:
-        path: The ``.onnx`` file.
-        session: An ``onnxruntime.InferenceSession`` of it, if open.
+        path (str): The ``.onnx`` file.
+        session (onnxruntime.InferenceSession, optional): A session of it,
+            if one is open.
 
     Returns:
         dict: ``classes``, ``decision``, ``preprocessing``, ``outputs``,
@@ -90,9 +91,10 @@ class OnnxClassifier:
     path of ``tools/predict.py`` decides with the same arguments.
 
     Args:
-        path: The ``.onnx`` file.
-        calibration: A calibration file that overrides the graph's rule.
-        topk: Decide the ``topk`` best classes instead.
+        path (str): The ``.onnx`` file.
+        calibration (str, optional):
+            A calibration file that overrides the graph's rule.
+        topk (int, optional): Decide the ``topk`` best classes instead.
 
     Raises:
         FileNotFoundError, ValueError: A missing or foreign model, or a
@@ -153,8 +155,8 @@ class OnnxClassifier:
         """Each image's decided labels and all its logits.
 
         Args:
-            images: Image file paths.
-            batch_size: Images per onnxruntime run.
+            images (Sequence[str]): Image file paths.
+            batch_size (int): Images per onnxruntime run.
 
         Returns:
             list[dict]: As :func:`mmtwoway.apis.predict_images`.

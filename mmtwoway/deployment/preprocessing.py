@@ -33,7 +33,7 @@ def jsonable(value: Any) -> Any:
     """A config value as plain JSON types (dicts, lists, numbers, str).
 
     Args:
-        value: A (nested) ``ConfigDict`` / dict / list / tuple / scalar.
+        value (Any): A (nested) ``ConfigDict`` / dict / list / tuple / scalar.
 
     Returns:
         The same structure with dicts and lists only.
@@ -96,10 +96,11 @@ def input_spec(model: torch.nn.Module, pipeline: Sequence[dict],
     """The ``preprocessing`` metadata of an exported model.
 
     Args:
-        model: A loaded mmpretrain classifier (its ``data_preprocessor``
+        model (torch.nn.Module):
+            A loaded mmpretrain classifier (its ``data_preprocessor``
             gives channel order, mean and std).
-        pipeline: The config's test pipeline.
-        input_name: The graph input's name.
+        pipeline (Sequence[dict]): The config's test pipeline.
+        input_name (str): The graph input's name.
 
     Returns:
         dict: ``input``, ``layout``, ``dtype``, ``channel_order``, ``mean``,

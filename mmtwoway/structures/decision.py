@@ -50,8 +50,8 @@ def as_scores_2d(scores: ArrayLike, name: str = 'scores') -> torch.Tensor:
     """``scores`` as a 2-D tensor on its own device.
 
     Args:
-        scores: (samples, classes) tensor or array.
-        name: What they are, for the error message.
+        scores (ArrayLike): (samples, classes) tensor or array.
+        name (str): What they are, for the error message.
 
     Returns:
         torch.Tensor: The scores, 2-D.
@@ -70,8 +70,8 @@ def topk_labels(scores: ArrayLike, k: int) -> torch.Tensor:
     """The ``k`` highest-scoring classes of every sample.
 
     Args:
-        scores: (N, C) scores.
-        k: Classes per sample, ``>= 1``; more than C means all of them.
+        scores (ArrayLike): (N, C) scores.
+        k (int): Classes per sample, ``>= 1``; more than C means all of them.
             Among tied scores the choice is ``torch.topk``'s.
 
     Returns:
@@ -95,8 +95,9 @@ def threshold_labels(scores: ArrayLike,
     lower one.
 
     Args:
-        scores: (N, C) scores.
-        thresholds: One threshold for all classes, or C of them; ``+inf``
+        scores (ArrayLike): (N, C) scores.
+        thresholds (ThresholdsLike):
+            One threshold for all classes, or C of them; ``+inf``
             (``None`` in a calibration file) never predicts the class.
 
     Returns:
@@ -119,7 +120,7 @@ def score_gaps(scores: ArrayLike) -> torch.Tensor:
     """How far every score lies below its sample's top score (float64).
 
     Args:
-        scores: (N, C) scores.
+        scores (ArrayLike): (N, C) scores.
 
     Returns:
         torch.Tensor: (N, C) float64, ``max_c s[i, c] - s[i, c] >= 0``.
@@ -134,8 +135,8 @@ def relative_labels(scores: ArrayLike, delta: float) -> torch.Tensor:
     The top class is always predicted, so no image gets an empty set.
 
     Args:
-        scores: (N, C) scores.
-        delta: Finite, ``>= 0``, in score (logit) units.
+        scores (ArrayLike): (N, C) scores.
+        delta (float): Finite, ``>= 0``, in score (logit) units.
 
     Returns:
         torch.Tensor: (N, C) bool mask of the decided labels.
@@ -165,13 +166,17 @@ class Decision:
     """A decision rule with its parameters.
 
     Args:
-        rule: ``'topk'``, ``'thresholds'`` or ``'relative'``.
-        k: Classes per image for ``'topk'``.
-        thresholds: For ``'thresholds'``: one float, or one per class
+        rule (str): ``'topk'``, ``'thresholds'`` or ``'relative'``.
+        k (int): Classes per image for ``'topk'``.
+        thresholds (float | Tuple[float, ...], optional): For
+            ``'thresholds'``: one float, or one per class
             (``inf`` never predicts a class).
-        delta: For ``'relative'``: the margin below the top score.
-        classes: The class names the parameters were fitted for, if known.
-        source: The calibration file it was read from, if any.
+        delta (float, optional): For ``'relative'``: the margin below the
+            top score.
+        classes (Tuple[str, ...], optional): The class names the
+            parameters were fitted for, if known.
+        source (str, optional): The calibration file it was read from, if
+            any.
     """
 
     rule: str
@@ -248,8 +253,8 @@ class Decision:
         """Raise unless the decision fits ``num_classes`` classes.
 
         Args:
-            num_classes: The class count of ``what``.
-            what: Who has that count, for the message (e.g. 'the head').
+            num_classes (int): The class count of ``what``.
+            what (str): Who has that count, for the message (e.g. 'the head').
         """
         if self.num_classes is not None and self.num_classes != num_classes:
             raise ValueError(
@@ -262,9 +267,10 @@ class Decision:
         """Raise if the decision was fitted for another class list.
 
         Args:
-            classes: The class names of ``what``, in index order, or None
+            classes (Sequence[str], optional):
+                The class names of ``what``, in index order, or None
                 (nothing to check).
-            what: Whose classes they are, for the message.
+            what (str): Whose classes they are, for the message.
         """
         check_class_names(self.classes, classes,
                           self._where() or 'the decision ', what)
@@ -277,9 +283,11 @@ class Decision:
         """Read a calibration file.
 
         Args:
-            path: A JSON file written by :func:`save_calibration`.
-            num_classes: The class count of the model, checked if given.
-            rule: ``'thresholds'`` or ``'relative'`` to override the file's
+            path (str): A JSON file written by :func:`save_calibration`.
+            num_classes (int, optional):
+                The class count of the model, checked if given.
+            rule (str, optional):
+                ``'thresholds'`` or ``'relative'`` to override the file's
                 own ``rule``.
 
         Returns:
@@ -318,11 +326,13 @@ def check_class_names(fitted: Optional[Sequence[str]],
     Nothing is checked when either side has no class names.
 
     Args:
-        fitted: The class names the calibration was fitted for.
-        classes: The class names of ``what``, in index order.
-        where: The calibration, for the message (e.g. 'calibration file
+        fitted (Sequence[str], optional):
+            The class names the calibration was fitted for.
+        classes (Sequence[str], optional):
+            The class names of ``what``, in index order.
+        where (str): The calibration, for the message (e.g. 'calibration file
             x.json ').
-        what: Whose classes ``classes`` are (e.g. 'the dataset').
+        what (str): Whose classes ``classes`` are (e.g. 'the dataset').
     """
     if fitted is None or classes is None:
         return
@@ -345,7 +355,7 @@ def load_calibration(path: str) -> Dict[str, Any]:
     """The content of a calibration file, checked.
 
     Args:
-        path: The JSON file.
+        path (str): The JSON file.
 
     Returns:
         dict: The file's fields (see the module docstring).
@@ -386,7 +396,8 @@ def json_safe(value: Any) -> Any:
     """``value`` with tensors as lists and non-finite floats as ``None``.
 
     Args:
-        value: Nested dicts / lists / tuples of numbers, strings, tensors.
+        value (Any):
+            Nested dicts / lists / tuples of numbers, strings, tensors.
 
     Returns:
         The same structure, writable as strict JSON.
@@ -411,12 +422,14 @@ def save_calibration(path: str,
     """Write a calibration file.
 
     Args:
-        path: Output JSON file (its folder is created).
-        classes: The C class names, in index order.
-        thresholds: C per-class thresholds; ``inf`` is written as ``null``.
-        delta: The calibrated margin of the relative rule.
-        rule: Which of the two the file selects.
-        validation: What was measured on the calibration set.
+        path (str): Output JSON file (its folder is created).
+        classes (Sequence[str]): The C class names, in index order.
+        thresholds (Sequence[float]):
+            C per-class thresholds; ``inf`` is written as ``null``.
+        delta (float): The calibrated margin of the relative rule.
+        rule (str): Which of the two the file selects.
+        validation (Dict[str, Any], optional):
+            What was measured on the calibration set.
     """
     if rule not in CALIBRATED_RULES:
         raise ValueError(f'rule must be one of {CALIBRATED_RULES}, got '

@@ -114,7 +114,7 @@ def describe_sample(sample: Optional[SampleLike]) -> str:
     """How an error message names a data sample: its image, else its index.
 
     Args:
-        sample: A data sample as a dict (or None).
+        sample (SampleLike, optional): A data sample as a dict (or None).
 
     Returns:
         str: ``'image PATH'``, ``'sample_idx N'`` or ``'a sample'``.
@@ -134,8 +134,9 @@ def check_target_not_nan(target: torch.Tensor, what: str) -> None:
     Integer and boolean targets cannot hold NaN and are not scanned.
 
     Args:
-        target: The targets, any shape.
-        what: What they belong to, e.g. ``'the gt_score of image a.jpg'``;
+        target (torch.Tensor): The targets, any shape.
+        what (str):
+            What they belong to, e.g. ``'the gt_score of image a.jpg'``;
             the message starts with it.
 
     Raises:
@@ -177,9 +178,11 @@ def build_target(data_samples: Sequence[SampleLike],
     stops the run at the next sync without causing one.
 
     Args:
-        data_samples: The batch's data samples (or their dicts).
-        num_classes: C.
-        device: Where to build the matrix; by default that of the first
+        data_samples (Sequence[SampleLike]):
+            The batch's data samples (or their dicts).
+        num_classes (int): C.
+        device (str | torch.device, optional):
+            Where to build the matrix; by default that of the first
             sample's labels.
 
     Returns:
@@ -258,9 +261,10 @@ def metric_target(data_samples: Sequence[SampleLike],
     batch was.
 
     Args:
-        data_samples: The batch's data samples (or their dicts).
-        num_classes: C, the length of the samples' ``pred_score``.
-        difficult_as: ``'ignore'``, ``'negative'`` or ``'positive'``.
+        data_samples (Sequence[SampleLike]):
+            The batch's data samples (or their dicts).
+        num_classes (int): C, the length of the samples' ``pred_score``.
+        difficult_as (str): ``'ignore'``, ``'negative'`` or ``'positive'``.
 
     Returns:
         torch.Tensor: ``(N, C)`` int8 on the CPU.
@@ -332,7 +336,8 @@ def to_cpu(tensors: Sequence[torch.Tensor]) -> List[torch.Tensor]:
     """CPU copies of 1-D tensors of one dtype, in one device-to-host copy.
 
     Args:
-        tensors: 1-D tensors on one device (any lengths).
+        tensors (Sequence[torch.Tensor]):
+            1-D tensors on one device (any lengths).
 
     Returns:
         list: Their CPU copies (new tensors, never views of a batch).

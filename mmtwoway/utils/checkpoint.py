@@ -66,8 +66,8 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
     """``torch.load`` of a local checkpoint, with an error naming the file.
 
     Args:
-        path: The checkpoint file.
-        map_location: As for ``torch.load``.
+        path (str): The checkpoint file.
+        map_location (Any): As for ``torch.load``.
 
     Returns:
         The loaded object (a dict for mmengine checkpoints).
@@ -128,9 +128,10 @@ def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
     """Raise unless ``state`` holds exactly the model's weights and shapes.
 
     Args:
-        model: The model the weights are for.
-        state: The checkpoint's state dict (see :func:`state_dict_of`).
-        path: The checkpoint file, for the message.
+        model (torch.nn.Module): The model the weights are for.
+        state (Dict[str, torch.Tensor]):
+            The checkpoint's state dict (see :func:`state_dict_of`).
+        path (str): The checkpoint file, for the message.
 
     Raises:
         ValueError: Names the checkpoint and every mismatching key: weights
@@ -179,7 +180,8 @@ def load_any(path: str) -> Any:
     mmengine's ``CheckpointLoader``, as ``load_from`` does.
 
     Args:
-        path: A local file, ``http(s)://`` URL, ``from-torchvision://`` ...
+        path (str):
+            A local file, ``http(s)://`` URL, ``from-torchvision://`` ...
 
     Returns:
         The loaded checkpoint, on the CPU.
@@ -192,8 +194,9 @@ def load_strict(model: torch.nn.Module, path: str) -> Dict[str, Any]:
     """Load a checkpoint into ``model``; every weight must fit exactly.
 
     Args:
-        model: The model (unwrapped).
-        path: The checkpoint (a local file or a URL, see :func:`load_any`).
+        model (torch.nn.Module): The model (unwrapped).
+        path (str):
+            The checkpoint (a local file or a URL, see :func:`load_any`).
 
     Returns:
         dict: The checkpoint (``meta`` etc.).
@@ -263,7 +266,7 @@ def previous_checkpoint(path: str) -> Optional[str]:
     """The newest other checkpoint beside ``path`` that can be read.
 
     Args:
-        path: A checkpoint that could not be read.
+        path (str): A checkpoint that could not be read.
 
     Returns:
         str or None: A ``*.pth`` file of the same folder, newest first,
@@ -288,7 +291,7 @@ def resume_hint(path: str) -> str:
     """What to do when ``--resume`` could not read ``path``.
 
     Args:
-        path: The checkpoint that could not be read.
+        path (str): The checkpoint that could not be read.
 
     Returns:
         str: A sentence naming the newest other readable checkpoint of its

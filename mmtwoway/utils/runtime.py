@@ -83,8 +83,9 @@ def add_check_hooks(cfg: Config, training: bool = True) -> Config:
     is (with its own arguments).
 
     Args:
-        cfg: The config, changed in place.
-        training: Also add ``NonFiniteLossHook`` (only training uses it).
+        cfg (Config): The config, changed in place.
+        training (bool):
+            Also add ``NonFiniteLossHook`` (only training uses it).
 
     Returns:
         Config: ``cfg``.

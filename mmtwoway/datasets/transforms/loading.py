@@ -83,8 +83,8 @@ def decode_image(content: bytes,
     """``mmcv.imfrombytes`` of a file's bytes, or an error naming the file.
 
     Args:
-        content: The file's bytes.
-        path: The file, for the message.
+        content (bytes): The file's bytes.
+        path (str): The file, for the message.
         flag, channel_order, backend: As for ``mmcv.imfrombytes``.
 
     Returns:
@@ -126,9 +126,9 @@ def read_image(path: str,
     """Read and decode an image file, as ``mmcv.imread`` does for a path.
 
     Args:
-        path: The image file.
+        path (str): The image file.
         flag, channel_order, backend: As for ``mmcv.imfrombytes``.
-        backend_args: mmengine file backend arguments.
+        backend_args (dict, optional): mmengine file backend arguments.
 
     Returns:
         np.ndarray: The image.
@@ -155,7 +155,7 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
         """Load the image of ``results['img_path']``.
 
         Args:
-            results: The result dict of the dataset.
+            results (dict): The result dict of the dataset.
 
         Returns:
             dict or None: ``results`` with ``img``, ``img_shape`` and

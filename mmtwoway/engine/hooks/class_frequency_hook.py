@@ -22,7 +22,8 @@ def count_labels(dataset: BaseDataset,
     labels the loss is trained on.
 
     Args:
-        dataset: the training dataset (any mmengine dataset, including
+        dataset (BaseDataset):
+            the training dataset (any mmengine dataset, including
             ``ConcatDataset``).
         num_classes (int): number of classes C.
         chunk (int): samples turned into targets at a time.

@@ -98,10 +98,12 @@ class NonFiniteLossHook(Hook):
     another entry point.
 
     Args:
-        interval: On a GPU, read the device-side flags every ``interval``
+        interval (int, optional):
+            On a GPU, read the device-side flags every ``interval``
             iterations (also at the end of every epoch and before every
             checkpoint). ``None``: the ``LoggerHook``'s interval.
-        sync_free: Keep the checks on the device between reads. ``None``
+        sync_free (bool, optional):
+            Keep the checks on the device between reads. ``None``
             (default): when the loss lives on a GPU. ``False`` checks every
             iteration on the host (what happens on the CPU anyway).
 

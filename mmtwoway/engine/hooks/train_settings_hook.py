@@ -59,9 +59,10 @@ def check_train_settings(model: torch.nn.Module, loader,
     """Raise if the dataloader, world size and bucket losses cannot work.
 
     Args:
-        model: The model (wrapped or not).
-        loader: The training DataLoader of one process.
-        world_size: The number of training processes.
+        model (torch.nn.Module): The model (wrapped or not).
+        loader (torch.utils.data.DataLoader): The training DataLoader of
+            one process.
+        world_size (int): The number of training processes.
 
     Raises:
         TrainSettingsError: An epoch would have no iteration, or a batch
@@ -117,7 +118,7 @@ def meaningless_f1(model: torch.nn.Module) -> Optional[str]:
     """Why the F1 of a model's own labels means nothing, if it does not.
 
     Args:
-        model: The model (wrapped or not).
+        model (torch.nn.Module): The model (wrapped or not).
 
     Returns:
         str or None: A reason when the head thresholds sigmoid scores at a

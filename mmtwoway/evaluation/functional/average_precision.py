@@ -39,7 +39,7 @@ def way_to_dim(way: str) -> int:
     """The ``dim`` of :func:`average_precision` behind a mAP way.
 
     Args:
-        way: ``'class'`` (eq. 23, AP of every class over the samples) or
+        way (str): ``'class'`` (eq. 23, AP of every class over the samples) or
             ``'sample'`` (eq. 24, AP of every sample over the classes).
 
     Returns:
@@ -156,10 +156,12 @@ def rank_positives(scores: ArrayLike,
     the F1 of a threshold at a positive's score needs).
 
     Args:
-        scores: (samples, classes) scores; NaN only at ignored entries.
-        targets: Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
+        scores (ArrayLike):
+            (samples, classes) scores; NaN only at ignored entries.
+        targets (ArrayLike):
+            Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored (removed from the ranking).
-        dim: 0 to rank each column (a class over the samples), 1 each row
+        dim (int): 0 to rank each column (a class over the samples), 1 each row
             (a sample over the classes).
 
     Returns:
@@ -212,12 +214,15 @@ def average_precision(scores: ArrayLike,
     removing the slice's ignored entries.
 
     Args:
-        scores: Scores of shape (samples, classes); any monotone function
+        scores (ArrayLike):
+            Scores of shape (samples, classes); any monotone function
             of the probabilities (e.g. logits) gives the same APs. NaN is
             allowed only at ignored entries.
-        targets: Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
+        targets (ArrayLike):
+            Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored (removed from the ranking).
-        dim: 0 for the AP of each column (a class ranked over the samples),
+        dim (int):
+            0 for the AP of each column (a class ranked over the samples),
             1 for the AP of each row (a sample ranked over the classes).
 
     Returns:
@@ -254,11 +259,12 @@ def mean_ap(scores: ArrayLike,
     mmpretrain's ``AveragePrecision``, which counts them as 0).
 
     Args:
-        scores: Scores of shape (samples, classes), see
+        scores (ArrayLike): Scores of shape (samples, classes), see
             :func:`average_precision`.
-        targets: Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
+        targets (ArrayLike):
+            Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored.
-        way: ``'class'`` for mAP@class, ``'sample'`` for mAP@sample.
+        way (str): ``'class'`` for mAP@class, ``'sample'`` for mAP@sample.
 
     Returns:
         torch.Tensor: 0-dim float64 tensor, the mAP in percent.

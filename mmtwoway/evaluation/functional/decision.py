@@ -51,8 +51,9 @@ def calibrate_thresholds(scores: ArrayLike,
     predicted) and F1 NaN.
 
     Args:
-        scores: (N, C) scores of a held-out set (e.g. logits).
-        targets: (N, C); ``> 0`` positive, ``== 0`` negative, ``< 0``
+        scores (ArrayLike): (N, C) scores of a held-out set (e.g. logits).
+        targets (ArrayLike):
+            (N, C); ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored.
 
     Returns:
@@ -103,8 +104,9 @@ def calibrate_delta(scores: ArrayLike,
     single column (same tie handling, halfway placement).
 
     Args:
-        scores: (N, C) scores of a held-out set.
-        targets: (N, C); ``> 0`` positive, ``== 0`` negative, ``< 0``
+        scores (ArrayLike): (N, C) scores of a held-out set.
+        targets (ArrayLike):
+            (N, C); ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored.
 
     Returns:
@@ -172,8 +174,9 @@ def label_set_scores(decided: ArrayLike,
       pooled (micro average), every class counted.
 
     Args:
-        decided: (N, C) bool (or 0/1) mask of the decided labels.
-        targets: (N, C); ``> 0`` positive, ``== 0`` negative, ``< 0``
+        decided (ArrayLike): (N, C) bool (or 0/1) mask of the decided labels.
+        targets (ArrayLike):
+            (N, C); ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored.
 
     Returns:

@@ -50,17 +50,21 @@ class MultiLabelF1(BaseMetric):
     * OP / OR / OF1: precision / recall / F1 of all entries pooled.
 
     Args:
-        calibration: A calibration file of ``tools/calibrate.py``; its rule
+        calibration (str, optional):
+            A calibration file of ``tools/calibrate.py``; its rule
             decides. Its classes must be those of the dataset.
-        thr: One logit threshold, or one per class.
-        topk: The ``topk`` best classes of every image.
-        delta: Classes within ``delta`` of the image's top score.
-        difficult_as: What a class of ``gt_label_difficult`` that is not
+        thr (float | Sequence[float], optional):
+            One logit threshold, or one per class.
+        topk (int, optional): The ``topk`` best classes of every image.
+        delta (float, optional):
+            Classes within ``delta`` of the image's top score.
+        difficult_as (str): What a class of ``gt_label_difficult`` that is not
             positive becomes: ``'ignore'`` (default), ``'negative'`` or
             ``'positive'``.
-        collect_device: ``'cpu'`` or ``'gpu'``, to gather across ranks.
-        prefix: Key prefix; ``None`` uses ``'multi-label'``.
-        collect_dir: Folder to gather in with ``collect_device='cpu'``.
+        collect_device (str): ``'cpu'`` or ``'gpu'``, to gather across ranks.
+        prefix (str, optional): Key prefix; ``None`` uses ``'multi-label'``.
+        collect_dir (str, optional):
+            Folder to gather in with ``collect_device='cpu'``.
 
     Examples:
         Two images, three classes, top-1 decisions: the first image's label
@@ -128,7 +132,7 @@ class MultiLabelF1(BaseMetric):
         ``TwoWayLoss``). A metric with a decision of its own is unaffected.
 
         Args:
-            reason: Why, and what to do; part of the warning.
+            reason (str): Why, and what to do; part of the warning.
         """
         self._decision_warning = reason
 
@@ -156,8 +160,9 @@ class MultiLabelF1(BaseMetric):
         """Store the decided labels and the target of every sample.
 
         Args:
-            data_batch: The batch from the dataloader (unused).
-            data_samples: The model's outputs, as dicts or data samples.
+            data_batch (Any): The batch from the dataloader (unused).
+            data_samples (Sequence[Dict[str, Any]]):
+                The model's outputs, as dicts or data samples.
         """
         samples = batch_dicts(data_samples)
         if not samples:
@@ -206,7 +211,8 @@ class MultiLabelF1(BaseMetric):
         """CP, CR, CF1, OP, OR, OF1 in percent over the gathered results.
 
         Args:
-            results: The results of :meth:`process` from every rank.
+            results (List[Dict[str, Any]]):
+                The results of :meth:`process` from every rank.
 
         Returns:
             dict: The six values, without the prefix ``evaluate`` adds.

@@ -29,7 +29,8 @@ def unique_results(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     Results without a ``sample_idx`` are all kept.
 
     Args:
-        results: Per-sample results gathered from every rank.
+        results (List[Dict[str, Any]]):
+            Per-sample results gathered from every rank.
 
     Returns:
         list: The results, each sample once, in their order.
@@ -56,8 +57,8 @@ def check_not_empty(results: List[Dict[str, Any]], metric: str) -> None:
     """Raise a clear error when an evaluation received no sample at all.
 
     Args:
-        results: The gathered per-sample results.
-        metric: The metric's name, for the message.
+        results (List[Dict[str, Any]]): The gathered per-sample results.
+        metric (str): The metric's name, for the message.
 
     Raises:
         ValueError: ``results`` is empty.
@@ -87,15 +88,16 @@ class MultiLabelMAP(BaseMetric):
     objects there) that is not positive becomes ``difficult_as``.
 
     Args:
-        ways: Which mAPs to report, among ``'class'`` and ``'sample'``.
-        difficult_as: ``'ignore'`` (default, excluded from the ranking),
+        ways (Sequence[str]):
+            Which mAPs to report, among ``'class'`` and ``'sample'``.
+        difficult_as (str): ``'ignore'`` (default, excluded from the ranking),
             ``'negative'`` or ``'positive'``.
-        collect_device: Device used to gather the results across ranks,
+        collect_device (str): Device used to gather the results across ranks,
             ``'cpu'`` or ``'gpu'``.
-        prefix: Prefix of the metric names; ``None`` uses
+        prefix (str, optional): Prefix of the metric names; ``None`` uses
             ``default_prefix`` (``'multi-label'``, as mmpretrain's
             multi-label metrics).
-        collect_dir: Folder used to gather the results when
+        collect_dir (str, optional): Folder used to gather the results when
             ``collect_device='cpu'``; ``None`` makes a temporary one.
 
     Examples:
@@ -147,8 +149,9 @@ class MultiLabelMAP(BaseMetric):
         sample.
 
         Args:
-            data_batch: The batch from the dataloader (unused).
-            data_samples: The model's outputs, as dicts (what mmengine's
+            data_batch (Any): The batch from the dataloader (unused).
+            data_samples (Sequence[Dict[str, Any]]):
+                The model's outputs, as dicts (what mmengine's
                 ``Evaluator`` passes) or as data samples. ``pred_score``
                 may be any monotone score (probabilities, logits).
         """
@@ -168,7 +171,8 @@ class MultiLabelMAP(BaseMetric):
         """Both mAPs, in percent, over the gathered results.
 
         Args:
-            results: The results of :meth:`process` from every rank.
+            results (List[Dict[str, Any]]):
+                The results of :meth:`process` from every rank.
 
         Returns:
             dict: ``{'mAP@class': float, 'mAP@sample': float}`` (the

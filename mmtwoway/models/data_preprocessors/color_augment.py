@@ -47,7 +47,8 @@ def factor_range(name: str, value: FactorRange) -> Tuple[float, float]:
 
     Args:
         name (str): The argument, for messages.
-        value: ``v`` for ``[max(0, 1 - v), 1 + v]``, a ``(min, max)`` pair,
+        value (FactorRange):
+            ``v`` for ``[max(0, 1 - v), 1 + v]``, a ``(min, max)`` pair,
             or None / 0 for no change.
 
     Returns:

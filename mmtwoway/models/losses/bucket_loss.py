@@ -122,9 +122,10 @@ def ranks_per_bucket(bucket_size: Optional[int], n: int, world: int) -> int:
     have.
 
     Args:
-        bucket_size: M, or None (the local batch is one bucket).
-        n: The local batch size.
-        world: The number of processes.
+        bucket_size (int, optional):
+            M, or None (the local batch is one bucket).
+        n (int): The local batch size.
+        world (int): The number of processes.
 
     Returns:
         int: 1 when buckets are local (M <= n), else M / n.

@@ -52,8 +52,9 @@ def frequency_weights(pos_counts: Counts, neg_counts: Counts,
     0; it never occurs there anyway.
 
     Args:
-        pos_counts: ``(C,)`` number of positive labels per class.
-        neg_counts: ``(C,)`` number of negative labels per class (ignored
+        pos_counts (Counts): ``(C,)`` number of positive labels per class.
+        neg_counts (Counts):
+            ``(C,)`` number of negative labels per class (ignored
             labels are neither).
         formula (str): ``'balanced'`` or ``'pos_weight'``.
         power (float): exponent applied to the weights, >= 0.

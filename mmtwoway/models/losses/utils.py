@@ -59,10 +59,10 @@ def check_number(owner: str, name: str, value, minimum: Optional[float] = None
     """``value`` as a float if it is a finite real number ``>= minimum``.
 
     Args:
-        owner: The class whose argument it is, for the message.
-        name: The argument's name.
-        value: What the config gave.
-        minimum: The smallest allowed value, if any.
+        owner (str): The class whose argument it is, for the message.
+        name (str): The argument's name.
+        value (Any): What the config gave.
+        minimum (float, optional): The smallest allowed value, if any.
 
     Returns:
         float: ``value``.
@@ -95,8 +95,8 @@ def poison_nonfinite(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     keeps its value and gradient bit for bit. No host synchronisation.
 
     Args:
-        x: ``(..., M, C)`` float logits.
-        target: Targets of the same shape.
+        x (torch.Tensor): ``(..., M, C)`` float logits.
+        target (torch.Tensor): Targets of the same shape.
 
     Returns:
         Tensor: ``x.shape[:-2]``, 0 or NaN; add it to the bucket losses.
