@@ -119,21 +119,14 @@ def write_coco_photos(root: str,
     Returns:
         str: The annotation file.
     """
-    from mmtwoway.testing.coco_writer import CocoWriter
-    from .synthetic import COCO_IDS
+    from .synthetic import coco_file_name, write_coco_annotations
     rng = np.random.default_rng(seed + 1)
     folder = osp.join(root, split)
     paths = write_photo_jpegs(folder, num_images, sizes, seed, quality)
-    writer = CocoWriter([dict(id=i, name=f'category {i}') for i in COCO_IDS])
-    for path in paths:
-        name = f'COCO_{split}_{writer.next_image_id:012d}.jpg'
+    images = []
+    for n, path in enumerate(paths, 1):
+        name = coco_file_name(split, n)
         os.replace(path, osp.join(folder, name))
         with Image.open(osp.join(folder, name)) as img:
-            width, height = img.size
-        image_id = writer.add_image(name, width, height)
-        for cid in rng.choice(COCO_IDS, rng.integers(1, 5), replace=False):
-            writer.add_annotation(image_id, int(cid),
-                                  [0, 0, width // 2, height // 2])
-    ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
-    writer.dump(ann_file)
-    return ann_file
+            images.append((name, *img.size))
+    return write_coco_annotations(root, split, images, rng)

@@ -61,11 +61,37 @@ def write_coco_jpegs(root: str,
         str: The path of the annotation file.
     """
     rng = np.random.default_rng(seed)
-    writer = CocoWriter([dict(id=i, name=f'category {i}') for i in COCO_IDS])
     os.makedirs(osp.join(root, split), exist_ok=True)
-    for _ in range(num_images):
-        name = f'COCO_{split}_{writer.next_image_id:012d}.jpg'
+    images = []
+    for n in range(1, num_images + 1):
+        name = coco_file_name(split, n)
         smooth_jpeg(osp.join(root, split, name), width, height, rng)
+        images.append((name, width, height))
+    return write_coco_annotations(root, split, images, rng)
+
+
+def coco_file_name(split: str, image_id: int) -> str:
+    """COCO 2014's file name of an image id, e.g. COCO_val2014_...42.jpg."""
+    return f'COCO_{split}_{image_id:012d}.jpg'
+
+
+def write_coco_annotations(root: str, split: str,
+                           images: Sequence[Tuple[str, int, int]],
+                           rng: np.random.Generator) -> str:
+    """``annotations/instances_<split>.json`` with random categories.
+
+    Args:
+        root (str): Dataset root.
+        split (str): ``'train2014'`` or ``'val2014'``.
+        images (Sequence[Tuple[str, int, int]]): (file name, width,
+            height) of each image, in id order (ids 1, 2, ...).
+        rng (np.random.Generator): Draws 1..4 COCO categories per image.
+
+    Returns:
+        str: The path of the annotation file.
+    """
+    writer = CocoWriter([dict(id=i, name=f'category {i}') for i in COCO_IDS])
+    for name, width, height in images:
         image_id = writer.add_image(name, width, height)
         for cid in rng.choice(COCO_IDS, rng.integers(1, 5), replace=False):
             writer.add_annotation(image_id, int(cid),
