@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 # Everything but the tests marked slow (subprocesses, DDP, benchmarks, demo
-# training, large backbones): about a minute and a half on 2 cores.
+# training, large backbones): about 75 s on 2 cores.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m 'not slow'
 

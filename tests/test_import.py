@@ -3,6 +3,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+# A subprocess: `make test-fast` skips it.
+pytestmark = pytest.mark.slow
+
 
 def test_runtime_import_leaves_out_tools_of_tests_and_deployment():
     code = ('import json, sys, mmtwoway; print(json.dumps(sorted('

@@ -20,6 +20,9 @@ from mmengine.config import Config
 
 from mmtwoway.utils.checkpoint import read_checkpoint
 
+# Subprocesses and demo training: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

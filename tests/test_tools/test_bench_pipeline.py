@@ -1,10 +1,14 @@
 """tools/benchmark/bench_pipeline.py on a tiny set (--smoke): every row
 runs and the report is complete. No timing is asserted."""
+import pytest
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
+
+# A benchmark run: `make test-fast` skips it.
+pytestmark = pytest.mark.slow
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'benchmark', 'bench_pipeline.py')

@@ -239,6 +239,7 @@ def test_mmtwoway_imports_and_builds_models_with_transformers_5(tmp_path):
     assert res.stdout.strip().endswith('True')  # it says what to do
 
 
+@pytest.mark.slow
 def test_tools_do_not_print_the_mmcv_lite_ops_warning():
     """mmcv-lite lacks MultiScaleDeformableAttention (a detection op) and
     mmcv warns about it on import; classification never uses it."""
