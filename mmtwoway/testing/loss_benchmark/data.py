@@ -1,10 +1,8 @@
-"""The loss benchmark's data: Fashion-MNIST, digit scans and mosaics.
+"""The loss benchmark's data: Fashion-MNIST and digit scans as arrays.
 
-This is the only module of the benchmark that imports mmtwoway's data
-generators (IDX reading and mosaics), so that moving them changes the
-imports here only.
+The mosaics themselves are written by the mosaic tool's own code
+(:mod:`mmtwoway.testing.mosaic_data`, called from ``training.py``).
 """
-import time
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -12,14 +10,12 @@ from mmpretrain.datasets import BaseDataset
 
 from mmtwoway.testing.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
                                   load_fashion_mnist)
-from mmtwoway.testing.mosaic import (digits_item_pool, resize_item,
-                                     write_mosaic_dataset)
-from mmtwoway.testing.mosaic_data import fashion_mnist_item_pool
+from mmtwoway.testing.mosaic import digits_item_pool, resize_item
 
 __all__ = [
     'FASHION_MNIST_CLASSES', 'FASHION_MNIST_ROOT', 'NUM_CLASSES', 'MEAN',
-    'STD', 'ArrayDataset', 'fashion_mnist_item_pool', 'fashion_arrays',
-    'digit_arrays', 'write_fashion_mosaics'
+    'STD', 'ArrayDataset', 'fashion_arrays',
+    'digit_arrays'
 ]
 
 NUM_CLASSES = len(FASHION_MNIST_CLASSES)
@@ -98,53 +94,3 @@ def digit_arrays(side: int) -> Arrays:
             np.stack([resize_item(img, side)
                       for img in pool.held_out_images]),
             pool.held_out_labels)
-
-
-def write_fashion_mosaics(out_dir: str, data_root: str, num_train: int,
-                          num_val: int, canvas: int, item_size: Tuple[int,
-                                                                      int],
-                          max_items: int, imbalance: float,
-                          seed: int) -> dict:
-    """Write Fashion-MNIST mosaics in the COCO layout.
-
-    The files are those of ``tools/misc/make_mosaic_data.py --source
-    fashion-mnist`` with the same options, and the summary is its summary.
-
-    Args:
-        out_dir (str): Output folder.
-        data_root (str): Folder with the four IDX files.
-        num_train (int): Train mosaics (from the official train images).
-        num_val (int): Val mosaics (from the official test images).
-        canvas (int): Canvas side in pixels.
-        item_size (tuple[int, int]): Inclusive range of item sides.
-        max_items (int): Most items per mosaic.
-        imbalance (float): Most / least frequent class.
-        seed (int): Random seed.
-
-    Returns:
-        dict: ``out_dir``, ``source``, ``classes``, per split the number of
-        ``images`` and mean ``labels_per_image``, and ``seconds``.
-    """
-    start = time.perf_counter()
-    pool = fashion_mnist_item_pool(data_root)
-    summary = write_mosaic_dataset(
-        out_dir,
-        pool,
-        num_train=num_train,
-        num_val=num_val,
-        seed=seed,
-        canvas_size=canvas,
-        max_items=max_items,
-        item_size=tuple(item_size),
-        imbalance=imbalance)
-    summary.update(
-        source='fashion-mnist',
-        classes=list(pool.classes),
-        seconds=time.perf_counter() - start)
-    print(f'mosaics: {summary["train"]["images"]} train + '
-          f'{summary["val"]["images"]} val images, '
-          f'{summary["train"]["labels_per_image"]:.2f} / '
-          f'{summary["val"]["labels_per_image"]:.2f} labels per image '
-          f'(train / val), written to {out_dir} in '
-          f'{summary["seconds"]:.1f} s', flush=True)
-    return summary

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from .configs import build_runner, loader_config, model_config
-from .data import (NUM_CLASSES, ArrayDataset, digit_arrays, fashion_arrays,
-                   write_fashion_mosaics)
-from .settings import (LOSS_HOOKS, MOSAIC_SEED, PRETRAIN_FIELDS, Setting,
-                       mosaic_command, pretrain_heads, unavailable)
+from mmtwoway.testing import mosaic_data
+from .data import NUM_CLASSES, ArrayDataset, digit_arrays, fashion_arrays
+from .settings import (LOSS_HOOKS, PRETRAIN_FIELDS, Setting, mosaic_command,
+                       pretrain_heads, unavailable)
 
 
 @torch.no_grad()
@@ -93,7 +93,7 @@ def make_mosaics(setting: Setting, work_dir: str, data_root: str) -> dict:
         data_root (str): Fashion-MNIST IDX folder.
 
     Returns:
-        dict: The summary of :func:`~.data.write_fashion_mosaics`.
+        dict: The summary of :func:`mmtwoway.testing.mosaic_data.run`.
     """
     out = osp.join(work_dir, 'mosaics')
     args = mosaic_command(setting, out, data_root)
@@ -103,11 +103,8 @@ def make_mosaics(setting: Setting, work_dir: str, data_root: str) -> dict:
             done = json.load(f)
         if done['args'] == args:
             return done['summary']
-    summary = write_fashion_mosaics(
-        out, data_root, num_train=setting.num_train, num_val=setting.num_val,
-        canvas=setting.canvas, item_size=setting.item_size,
-        max_items=setting.max_items, imbalance=setting.imbalance,
-        seed=MOSAIC_SEED)
+    # The stamped arguments are the mosaic tool's: run exactly its code.
+    summary = mosaic_data.run(mosaic_data.parse_args(args), prog='mosaics')
     with open(stamp, 'w') as f:
         json.dump(dict(args=args, summary=summary), f)
     return summary
