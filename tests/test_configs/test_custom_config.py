@@ -1,5 +1,5 @@
 """configs/custom/twoway_custom_r50.py on the demo data written as CSV files
-with some labels unknown: the README's three steps (write the CSV, run
+with some labels unknown: the three steps of docs/own_data.md (write the CSV, run
 tools/misc/dataset_stats.py, train), the training step through the real
 mmengine Runner."""
 import csv

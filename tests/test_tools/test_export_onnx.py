@@ -1,6 +1,6 @@
 """tools/deployment/export_onnx.py on a real (tiny) training run: the
 onnxruntime graph against the PyTorch model on real demo images, its
-metadata, and the README's onnxruntime snippet."""
+metadata, and the onnxruntime snippet of docs/deployment.md."""
 import json
 import math
 import os.path as osp
@@ -151,10 +151,10 @@ def test_logits_only_without_calibration(run):
     assert read_metadata(path)['decision']['rule'] == 'none'
 
 
-def test_readme_snippet(run, cal_file, tmp_path):
-    """The README's snippet, run on real demo images with only
+def test_deployment_doc_snippet(run, cal_file, tmp_path):
+    """The snippet of docs/deployment.md, run on real demo images with only
     onnxruntime, numpy and Pillow imported, prints PyTorch's labels."""
-    with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
+    with open(osp.join(ROOT, 'docs', 'deployment.md'), encoding='utf-8') as f:
         readme = f.read()
     (code, ) = re.findall(
         r'<!-- onnxruntime-snippet -->\n```python\n(.*?)```', readme, re.S)
