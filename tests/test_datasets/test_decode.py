@@ -17,11 +17,10 @@ from mmpretrain.registry import TRANSFORMS
 from mmtwoway.datasets.transforms import (CropInstance,
                                           DecodeRandomResizedCrop,
                                           DecodeResizeCenterCrop)
-from mmtwoway.datasets.transforms.decode import (jpeg_header,
-                                                 random_resized_crop_box,
-                                                 read_header, reduction,
-                                                 resize)
-from mmtwoway.models.data_preprocessors.device_jpeg import render
+from mmtwoway.datasets.image_header import jpeg_header, read_header
+from mmtwoway.datasets.transforms.decode import resize
+from mmtwoway.models.data_preprocessors.device_jpeg import render_batch
+from mmtwoway.structures.crop_plan import random_resized_crop_box, reduction
 from mmtwoway.testing.photos import photo, sample_photos
 
 # torchvision.io's decoders warn of their deprecation on every call.
@@ -310,7 +309,8 @@ def test_device_plan_reproduces_the_cpu_result(tmp_path, photos,
             assert dev['flip'] == cpu['flip']
             assert dev['img_shape'] == cpu['img_shape']
             pixels = decode_jpeg(dev['img'], mode=ImageReadMode.RGB)
-            out = render(pixels, dev['decode_plan'])
+            out = render_batch([pixels], [dev['decode_plan']],
+                               torch.device('cpu'))[0]
             ours = out.round().clamp(0, 255).permute(1, 2, 0).numpy()
             assert ours.shape == cpu['img'].shape
             assert mean_abs(ours, cpu['img']) < 0.6, (cls, seed)
