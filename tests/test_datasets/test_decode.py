@@ -3,10 +3,12 @@ real photos: the crop distribution, the resized pixels (reduced-size
 decoding included), EXIF orientation, flips, instance boxes, errors."""
 import io
 import math
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from PIL import Image, ImageOps
 from scipy import stats
 from torchvision import transforms as T
@@ -447,3 +449,17 @@ def test_registered_and_rectangular_outputs(tmp_path, photos):
     assert isinstance(TRANSFORMS.build(dict(type='DecodeResizeCenterCrop')),
                       DecodeResizeCenterCrop)
     assert math.isclose(t.aspect_ratio_range[1], 4 / 3)
+
+
+def test_paper_pipelines_resize_with_antialiasing():
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', '_base_', 'datasets', 'coco.py'))
+    train = [t['type'] for t in cfg.train_pipeline]
+    test = [t['type'] for t in cfg.test_pipeline]
+    # The paper pipelines decode and resize in one antialiased transform
+    # (compared with torchvision above); never cv2's plain bilinear.
+    assert train[0] == 'DecodeRandomResizedCrop'
+    assert test[0] == 'DecodeResizeCenterCrop'
+    assert not {'RandomResizedCrop', 'ResizeEdge', 'Resize'} & set(train +
+                                                                    test)

@@ -97,7 +97,7 @@ def decode_on_cpu(data: torch.Tensor, path: str) -> torch.Tensor:
             raise damaged(path, 'cpu', err) from err
 
 
-def damaged(path: str, device, err: Exception) -> ValueError:
+def damaged(path: str, device: object, err: Exception) -> ValueError:
     """The error for a file no decoder can read."""
     return ValueError(f'"{path}" cannot be decoded on {device} ({err}). '
                       'Re-download or re-extract it.')
@@ -307,6 +307,11 @@ class DeviceJpegDataPreprocessor(ColorAugmentDataPreprocessor):
                         f'"{path}" decoded to {tuple(img.shape[1:])} (h, w) '
                         f'but its header says {tuple(plan.raw_size)}; the '
                         'file is damaged')
+                warnings.warn(
+                    f'"{path}" decoded on {decoder} to '
+                    f'{tuple(img.shape[1:])} (h, w), not its header\'s '
+                    f'{tuple(plan.raw_size)}; it was decoded on the CPU '
+                    'instead', DeviceDecodeWarning)
                 pixels[k] = decode_on_cpu(encoded[k], path)
         rendered = render_batch(pixels, plans, self.device)
         if len(encoded) == len(inputs):
