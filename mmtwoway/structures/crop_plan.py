@@ -1,7 +1,5 @@
-"""Crop geometry shared by the decode-and-crop transforms and the device
-decoder: the boxes torchvision draws, EXIF orientation, and the typed plans
-(:class:`CropGeometry` on the displayed image, :class:`DecodePlan` on the
-stored one)."""
+"""Crop geometry shared by the decode transforms and the device decoder:
+torchvision's crop draws, EXIF orientation, and the typed plans."""
 import math
 from typing import NamedTuple, Optional, Tuple
 
