@@ -19,7 +19,7 @@ from mmpretrain.registry import TRANSFORMS
 from mmtwoway.datasets.transforms import (CropInstance,
                                           DecodeRandomResizedCrop,
                                           DecodeResizeCenterCrop)
-from mmtwoway.datasets.image_header import jpeg_header, read_header
+from mmtwoway.datasets.image_header import read_header
 from mmtwoway.datasets.transforms.decode import resize
 from mmtwoway.models.data_preprocessors.device_jpeg import render_batch
 from mmtwoway.structures.crop_plan import random_resized_crop_box, reduction
@@ -128,45 +128,6 @@ def test_fallback_is_torchvisions_centre_crop():
     assert random_resized_crop_box(1000, 10) == (493, 0, 506, 10)
     assert random_resized_crop_box(300, 300, max_attempts=0) == (0, 0, 300,
                                                                  300)
-
-
-def pil_header(path):
-    """The reference: what Pillow reads from the file."""
-    with Image.open(path) as img:
-        return (img.size, img.getexif().get(0x0112, 1), img.format,
-                img.mode)
-
-
-def test_jpeg_header_reads_what_pillow_reads(tmp_path, photos):
-    img = photos[0][:50, :70]
-    files = []
-    for o in range(1, 9):
-        files.append(save(tmp_path / f'o{o}.jpg', img, orientation=o))
-    # Big-endian EXIF, written by hand: IFD0 with one SHORT, orientation 6.
-    tiff = (b'MM\x00\x2a\x00\x00\x00\x08\x00\x01' +
-            b'\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00' +
-            b'\x00\x00\x00\x00')
-    Image.fromarray(img).save(tmp_path / 'mm.jpg', exif=b'Exif\x00\x00' +
-                              tiff)
-    files.append(str(tmp_path / 'mm.jpg'))
-    Image.fromarray(img).convert('L').save(tmp_path / 'g.jpg')
-    Image.fromarray(img).convert('CMYK').save(tmp_path / 'c.jpg')
-    Image.fromarray(img).save(tmp_path / 'p.jpg', progressive=True)
-    files += [str(tmp_path / n) for n in ('g.jpg', 'c.jpg', 'p.jpg')]
-    for path in files:
-        data = bytearray(open(path, 'rb').read())
-        fast = jpeg_header(data)
-        assert fast is not None, path
-        size, orientation, fmt, mode = pil_header(path)
-        assert ((fast.raw_width, fast.raw_height), fast.orientation,
-                fast.format, fast.mode) == (size, orientation, fmt, mode)
-    assert jpeg_header(bytearray(open(files[-4], 'rb').read())
-                       ).orientation == 6
-    # Not a JPEG, or a header cut before its frame: Pillow decides.
-    png = save(tmp_path / 'a.png', img, quality=None)
-    assert jpeg_header(bytearray(open(png, 'rb').read())) is None
-    assert read_header(open(png, 'rb').read(), png).format == 'PNG'
-    assert jpeg_header(bytearray(open(files[0], 'rb').read())[:40]) is None
 
 
 def test_reduction_keeps_the_output_resolution():

@@ -61,6 +61,38 @@ def encoded(img: Image.Image, **kw) -> bytes:
     return buf.getvalue()
 
 
+def test_jpeg_header_reads_what_pillow_reads(image):
+    rgb = Image.fromarray(image)
+    files = []
+    for o in range(1, 9):
+        exif = rgb.getexif()
+        exif[0x0112] = o
+        files.append(encoded(rgb, exif=exif.tobytes()))
+    # Big-endian EXIF, written by hand: IFD0 with one SHORT, orientation 6.
+    tiff = (b'MM\x00\x2a\x00\x00\x00\x08\x00\x01' +
+            b'\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00' +
+            b'\x00\x00\x00\x00')
+    files.append(encoded(rgb, exif=b'Exif\x00\x00' + tiff))
+    files += [encoded(rgb.convert('L')), encoded(rgb.convert('CMYK')),
+              encoded(rgb, progressive=True)]
+    for data in files:
+        fast = jpeg_header(data)
+        with Image.open(io.BytesIO(data)) as img:
+            assert ((fast.raw_width, fast.raw_height), fast.orientation,
+                    fast.format, fast.mode) == (
+                        img.size, img.getexif().get(0x0112, 1), img.format,
+                        img.mode)
+    assert jpeg_header(files[8]).orientation == 6
+    assert (jpeg_header(files[5]).width, jpeg_header(files[5]).height) == (
+        120, 160)  # orientation 6 turns it by 90 degrees
+    # Not a JPEG, or a header cut before its frame: Pillow decides.
+    buf = io.BytesIO()
+    rgb.save(buf, 'PNG')
+    assert jpeg_header(buf.getvalue()) is None
+    assert read_header(buf.getvalue(), 'a.png').format == 'PNG'
+    assert jpeg_header(files[0][:40]) is None
+
+
 def test_frame_precision_and_colour_space(image):
     rgb = Image.fromarray(image)
     baseline = encoded(rgb)
@@ -93,8 +125,7 @@ def test_frame_precision_and_colour_space(image):
     # Other formats are read by Pillow and never go to the device.
     buf = io.BytesIO()
     rgb.save(buf, 'PNG')
-    header = read_header(buf.getvalue(), 'a.png')
-    assert header.format == 'PNG' and not header.nvjpeg
+    assert not read_header(buf.getvalue(), 'a.png').nvjpeg
 
 
 def test_only_nvjpeg_frames_leave_the_worker_encoded(tmp_path, image):
