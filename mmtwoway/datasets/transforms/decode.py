@@ -319,8 +319,9 @@ class DecodeRandomResizedCrop(_DecodeCrop):
     ``instance_context``.
 
     **Added Keys:** ``img``, ``img_shape``, ``ori_shape``, ``flip``,
-    ``flip_direction``, ``decode_plan`` (None unless decoded on the
-    device); when decoded here ``decode_reduction`` (1, 2, 4, 8) and
+    ``flip_direction``, ``decode_plan`` (a
+    :class:`~mmtwoway.structures.crop_plan.DecodePlan` when left to the
+    device, else None); when decoded here ``decode_reduction`` (1, 2, 4, 8) and
     ``crop_box``, the ``(x0, y0, x1, y1)`` of the displayed image that was
     resized (the drawn box, rounded to the reduced image's pixels when
     ``decode_reduction > 1``); ``crop_bbox`` with ``instance_context``.
@@ -341,7 +342,7 @@ class DecodeRandomResizedCrop(_DecodeCrop):
             crop allows it. Defaults to True.
         channel_order (str): ``'bgr'`` (default, as ``LoadImageFromFile``;
             the data preprocessor's ``to_rgb=True`` swaps it) or ``'rgb'``.
-        decode_on_device (bool): Leave JPEG decoding to
+        decode_on_device (bool): Leave the JPEGs nvJPEG decodes to
             :class:`DeviceJpegDataPreprocessor` (other images are still
             decoded here). Defaults to False.
         instance_context (float, optional): Crop the sample's instance box
