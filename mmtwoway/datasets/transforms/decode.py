@@ -322,9 +322,9 @@ class DecodeRandomResizedCrop(_DecodeCrop):
     ``flip_direction``, ``decode_plan`` (a
     :class:`~mmtwoway.structures.crop_plan.DecodePlan` when left to the
     device, else None); when decoded here ``decode_reduction`` (1, 2, 4,
-    8) and ``crop_box``, the ``(x0, y0, x1, y1)`` of the displayed image that was
-    resized (the drawn box, rounded to the reduced image's pixels when
-    ``decode_reduction > 1``); ``crop_bbox`` with ``instance_context``.
+    8) and ``crop_box``, the ``(x0, y0, x1, y1)`` of the displayed image
+    that was resized (the drawn box, rounded to the reduced image's pixels
+    when ``decode_reduction > 1``); ``crop_bbox`` with ``instance_context``.
 
     Args:
         scale (int | tuple): Output size, ``s`` or ``(w, h)``.
