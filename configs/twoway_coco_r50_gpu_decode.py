@@ -1,10 +1,8 @@
-# configs/twoway_coco_r50.py with the JPEGs decoded on the GPU (nvJPEG via
-# torchvision.io.decode_jpeg, the whole batch in one call). The dataloader
-# workers only read each file and draw its crop and flip from the header;
-# DeviceJpegDataPreprocessor decodes, crops, resizes, flips, jitters, lights
-# and normalises on the GPU. Same augmentation as the CPU path.
-# Without CUDA the batch is decoded on the CPU of the main process instead
-# (decode_device='auto'); decode_device='cuda' makes that an error.
+# configs/twoway_coco_r50.py with the JPEGs nvJPEG decodes (8-bit Huffman
+# baseline / extended / progressive, YCbCr or grey) decoded on the GPU, the
+# rest in the workers; the stream is drained before each hardware decode
+# (an upstream defect) and a file the device refuses is decoded on the CPU.
+# See docs/data_pipeline.md. Without CUDA the main process decodes.
 #   tools/dist_train.sh configs/twoway_coco_r50_gpu_decode.py 4
 _base_ = ['./twoway_coco_r50.py']
 

@@ -19,18 +19,12 @@ import os.path as osp
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
-from PIL import Image, UnidentifiedImageError
 
 from .cache import CACHE_VERSION, read_json_cache, track, write_json_atomic
+from .image_header import read_file_header
 from .skipped import SkippedRecords, listing
 
 MISSING_POLICIES = ('error', 'skip')
-
-# EXIF orientations that rotate the image by 90 degrees: width and height
-# swap when the image is decoded (OpenCV, hence mmcv's LoadImageFromFile,
-# applies the EXIF orientation).
-_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
-_EXIF_ORIENTATION = 0x0112
 
 # Cache file of image sizes, one per cache folder.
 _SIZES_FILE = 'image-sizes.json'
@@ -108,18 +102,10 @@ def read_image_size(path: str) -> Tuple[int, int]:
         tuple[int, int]: Width and height in pixels.
 
     Raises:
-        ValueError: The file is not an image PIL can identify.
+        ValueError: The file is not an image Pillow can identify.
     """
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f'"{path}" is not a readable image ({err}). '
-                         'Re-download or re-extract it.') from err
-    if orientation in _TRANSPOSING_ORIENTATIONS:
-        width, height = height, width
-    return width, height
+    header = read_file_header(path)
+    return header.width, header.height
 
 
 def image_sizes(paths: Sequence[str], cache_dir: Optional[str],

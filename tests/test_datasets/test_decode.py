@@ -3,10 +3,12 @@ real photos: the crop distribution, the resized pixels (reduced-size
 decoding included), EXIF orientation, flips, instance boxes, errors."""
 import io
 import math
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from PIL import Image, ImageOps
 from scipy import stats
 from torchvision import transforms as T
@@ -17,11 +19,10 @@ from mmpretrain.registry import TRANSFORMS
 from mmtwoway.datasets.transforms import (CropInstance,
                                           DecodeRandomResizedCrop,
                                           DecodeResizeCenterCrop)
-from mmtwoway.datasets.transforms.decode import (jpeg_header,
-                                                 random_resized_crop_box,
-                                                 read_header, reduction,
-                                                 resize)
-from mmtwoway.models.data_preprocessors.device_jpeg import render
+from mmtwoway.datasets.image_header import read_header
+from mmtwoway.datasets.transforms.decode import resize
+from mmtwoway.models.data_preprocessors.device_jpeg import render_batch
+from mmtwoway.structures.crop_plan import random_resized_crop_box, reduction
 from mmtwoway.testing.photos import photo, sample_photos
 
 # torchvision.io's decoders warn of their deprecation on every call.
@@ -127,45 +128,6 @@ def test_fallback_is_torchvisions_centre_crop():
     assert random_resized_crop_box(1000, 10) == (493, 0, 506, 10)
     assert random_resized_crop_box(300, 300, max_attempts=0) == (0, 0, 300,
                                                                  300)
-
-
-def pil_header(path):
-    """The reference: what Pillow reads from the file."""
-    with Image.open(path) as img:
-        return (img.size, img.getexif().get(0x0112, 1), img.format,
-                img.mode)
-
-
-def test_jpeg_header_reads_what_pillow_reads(tmp_path, photos):
-    img = photos[0][:50, :70]
-    files = []
-    for o in range(1, 9):
-        files.append(save(tmp_path / f'o{o}.jpg', img, orientation=o))
-    # Big-endian EXIF, written by hand: IFD0 with one SHORT, orientation 6.
-    tiff = (b'MM\x00\x2a\x00\x00\x00\x08\x00\x01' +
-            b'\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00' +
-            b'\x00\x00\x00\x00')
-    Image.fromarray(img).save(tmp_path / 'mm.jpg', exif=b'Exif\x00\x00' +
-                              tiff)
-    files.append(str(tmp_path / 'mm.jpg'))
-    Image.fromarray(img).convert('L').save(tmp_path / 'g.jpg')
-    Image.fromarray(img).convert('CMYK').save(tmp_path / 'c.jpg')
-    Image.fromarray(img).save(tmp_path / 'p.jpg', progressive=True)
-    files += [str(tmp_path / n) for n in ('g.jpg', 'c.jpg', 'p.jpg')]
-    for path in files:
-        data = bytearray(open(path, 'rb').read())
-        fast = jpeg_header(data)
-        assert fast is not None, path
-        size, orientation, fmt, mode = pil_header(path)
-        assert ((fast.raw_width, fast.raw_height), fast.orientation,
-                fast.format, fast.mode) == (size, orientation, fmt, mode)
-    assert jpeg_header(bytearray(open(files[-4], 'rb').read())
-                       ).orientation == 6
-    # Not a JPEG, or a header cut before its frame: Pillow decides.
-    png = save(tmp_path / 'a.png', img, quality=None)
-    assert jpeg_header(bytearray(open(png, 'rb').read())) is None
-    assert read_header(open(png, 'rb').read(), png).format == 'PNG'
-    assert jpeg_header(bytearray(open(files[0], 'rb').read())[:40]) is None
 
 
 def test_reduction_keeps_the_output_resolution():
@@ -310,7 +272,8 @@ def test_device_plan_reproduces_the_cpu_result(tmp_path, photos,
             assert dev['flip'] == cpu['flip']
             assert dev['img_shape'] == cpu['img_shape']
             pixels = decode_jpeg(dev['img'], mode=ImageReadMode.RGB)
-            out = render(pixels, dev['decode_plan'])
+            out = render_batch([pixels], [dev['decode_plan']],
+                               torch.device('cpu'))[0]
             ours = out.round().clamp(0, 255).permute(1, 2, 0).numpy()
             assert ours.shape == cpu['img'].shape
             assert mean_abs(ours, cpu['img']) < 0.6, (cls, seed)
@@ -447,3 +410,17 @@ def test_registered_and_rectangular_outputs(tmp_path, photos):
     assert isinstance(TRANSFORMS.build(dict(type='DecodeResizeCenterCrop')),
                       DecodeResizeCenterCrop)
     assert math.isclose(t.aspect_ratio_range[1], 4 / 3)
+
+
+def test_paper_pipelines_resize_with_antialiasing():
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', '_base_', 'datasets', 'coco.py'))
+    train = [t['type'] for t in cfg.train_pipeline]
+    test = [t['type'] for t in cfg.test_pipeline]
+    # The paper pipelines decode and resize in one antialiased transform
+    # (compared with torchvision above); never cv2's plain bilinear.
+    assert train[0] == 'DecodeRandomResizedCrop'
+    assert test[0] == 'DecodeResizeCenterCrop'
+    assert not {'RandomResizedCrop', 'ResizeEdge', 'Resize'} & set(train +
+                                                                    test)

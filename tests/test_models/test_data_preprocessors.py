@@ -20,7 +20,8 @@ from mmpretrain.models import ClsDataPreprocessor
 from mmpretrain.registry import MODELS, TRANSFORMS
 from mmtwoway.models import (ColorAugmentDataPreprocessor,
                              DeviceJpegDataPreprocessor)
-from mmtwoway.models.data_preprocessors.device_jpeg import render
+from mmtwoway.models.data_preprocessors.device_jpeg import render_batch
+from mmtwoway.structures.crop_plan import DecodePlan
 from mmtwoway.testing.photos import photo, sample_photos
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -258,12 +259,12 @@ def test_fake_cuda_batch_has_no_host_sync_and_no_device_mix(
 def test_fake_cuda_render_has_no_host_sync(fake_cuda, op_recorder,
                                            syncing_ops):
     img = torch.empty((3, 480, 640), dtype=torch.uint8, device='cuda')
-    plan = dict(box=(10, 20, 410, 420), size=(224, 224), window=None,
-                orientation=6, flip=True, raw_size=(480, 640))
+    plan = DecodePlan(box=(10, 20, 410, 420), size=(224, 224), window=None,
+                      orientation=6, flip=True, raw_size=(480, 640))
     recorder = op_recorder()
     with recorder:
-        out = render(img, plan)
-    assert out.device.type == 'cuda' and out.shape == (3, 224, 224)
+        out = render_batch([img], [plan], img.device)
+    assert out.device.type == 'cuda' and out.shape == (1, 3, 224, 224)
     assert not set(recorder.ops) & set(syncing_ops)
     assert recorder.host_copies == 0
 

@@ -5,8 +5,7 @@ import copy
 from typing import Callable, List, Sequence
 
 import torch
-from mmengine.dataset import Compose
-from mmpretrain.registry import DATASETS, TRANSFORMS
+from mmpretrain.registry import DATASETS
 from PIL import Image
 
 # The authors' AlexNet PCA lighting: ImageNet RGB eigen-decomposition of
@@ -107,7 +106,3 @@ class AuthorsDataset(torch.utils.data.Dataset):
         target[list(labels)] = 1
         return self.transform(pil_loader(path)), target
 
-
-def build_pipeline(steps: Sequence[dict]) -> Compose:
-    """A list of transform configs as one callable."""
-    return Compose([TRANSFORMS.build(copy.deepcopy(s)) for s in steps])

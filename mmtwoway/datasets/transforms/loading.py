@@ -25,20 +25,7 @@ from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmengine import fileio
 from mmpretrain.registry import TRANSFORMS
 
-# File signatures of the formats OpenCV reads, to tell a damaged image from
-# a file that is no image at all.
-_SIGNATURES = {
-    b'\xff\xd8\xff': 'JPEG',
-    b'\x89PNG\r\n\x1a\n': 'PNG',
-    b'BM': 'BMP',
-    b'GIF8': 'GIF',
-    b'II*\x00': 'TIFF',
-    b'MM\x00*': 'TIFF',
-    b'P1': 'PBM', b'P2': 'PGM', b'P3': 'PPM',
-    b'P4': 'PBM', b'P5': 'PGM', b'P6': 'PPM',
-}
-# JPEG markers: start of scan, end of image.
-_SOS, _EOI = b'\xff\xda', b'\xff\xd9'
+from ..image_header import image_format, truncated_jpeg
 
 
 class ImageReadError(ValueError):
@@ -53,26 +40,6 @@ class ImageReadError(ValueError):
         self.path = path
         self.reason = reason
         super().__init__(f'image {path} cannot be read: {reason}')
-
-
-def image_format(content: bytes) -> Optional[str]:
-    """The format a file's first bytes announce, or None."""
-    if content[:4] == b'RIFF' and content[8:12] == b'WEBP':
-        return 'WebP'
-    for signature, name in _SIGNATURES.items():
-        if content.startswith(signature):
-            return name
-    return None
-
-
-def _truncated_jpeg(content: bytes) -> bool:
-    """Whether a JPEG's last scan has no end-of-image marker after it.
-
-    Entropy-coded data escapes 0xFF bytes, so the marker cannot occur by
-    chance; data appended after the end marker (some cameras do) is fine.
-    """
-    last_scan = content.rfind(_SOS)
-    return last_scan < 0 or content.find(_EOI, last_scan) < 0
 
 
 def decode_image(content: bytes,
@@ -97,7 +64,7 @@ def decode_image(content: bytes,
     if not content:
         raise ImageReadError(path, 'the file is empty (0 bytes)')
     kind = image_format(content)
-    if kind == 'JPEG' and _truncated_jpeg(content):
+    if kind == 'JPEG' and truncated_jpeg(content):
         raise ImageReadError(
             path, 'the JPEG is truncated (no end-of-image marker after its '
             'last scan): re-download or re-extract it')
