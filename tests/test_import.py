@@ -151,3 +151,43 @@ def test_import_mmtwoway_only_adds_its_own_registry_entries():
     assert 'registry mmpretrain::transform LoadCheckedImageFromFile' in \
         report['added']
     assert "checkpoint scheme 'from-torchvision://'" in report['added']
+
+
+# mmpretrain 1.2's own test of the inferencer (tests/test_apis/
+# test_inference.py::TestImageClassificationInferencer::test_init) records
+# how the weights are loaded; the same observation with and without the
+# plugin. Its sdist ships no tests, so the behaviour is checked here.
+INFERENCER = r'''
+import json, sys
+if sys.argv[1] == 'plugin':
+    import mmtwoway  # noqa: F401
+import mmengine.runner
+from mmpretrain.apis import ImageClassificationInferencer
+
+calls = []
+
+
+def record(model, filename, map_location=None, **kwargs):
+    calls.append([type(model.backbone).__name__, filename, map_location])
+    return {}  # a checkpoint without meta
+
+
+mmengine.runner.load_checkpoint = record
+name = 'mobilenet-v3-small-050_3rdparty_in1k'
+ImageClassificationInferencer(name)  # the model zoo's weights
+ImageClassificationInferencer(name, pretrained='custom.pth')
+print(json.dumps(calls))
+'''
+
+
+def test_mmpretrain_inferencer_loads_weights_as_without_the_plugin():
+    seen = {}
+    for mode in ('stock', 'plugin'):
+        res = subprocess.run([sys.executable, '-c', INFERENCER, mode],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        seen[mode] = json.loads(res.stdout.splitlines()[-1])
+    assert seen['plugin'] == seen['stock']
+    (zoo, custom) = seen['stock']
+    assert zoo[0] == 'MobileNetV3' and zoo[1].startswith('https://')
+    assert custom == ['MobileNetV3', 'custom.pth', 'cpu']
