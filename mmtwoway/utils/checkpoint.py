@@ -6,6 +6,7 @@ it is; the tools diagnose its failures with :func:`unreadable_checkpoint`.
 import glob
 import os
 import os.path as osp
+import pickle
 import re
 import zipfile
 from typing import Any, Dict, List, Optional
@@ -55,8 +56,9 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
         FileNotFoundError: ``path`` is not a file.
         CheckpointError: The file is empty, not a PyTorch checkpoint,
             truncated or damaged.
-        pickle.UnpicklingError: ``weights_only`` refused an object in it
-            (a checkpoint that would run code); torch's message says which.
+        pickle.UnpicklingError: ``weights_only`` refused an object in it:
+            mmengine's (the message says to import the stack fixes) or
+            one that would run code (torch's message says which).
     """
     path = osp.expanduser(path)
     if not osp.isfile(path):
@@ -72,6 +74,14 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
             f'{head!r}; torch.save files are zip archives)')
     try:
         return torch.load(path, map_location=map_location)
+    except pickle.UnpicklingError as err:
+        if 'mmengine.' not in str(err):
+            raise
+        # A Runner checkpoint on torch >= 2.6 without the opt-in fixes.
+        raise pickle.UnpicklingError(
+            f'checkpoint {path} holds mmengine objects that torch.load '
+            'refuses with weights_only=True: `import mmtwoway_stack_fixes` '
+            'first (docs/stack_fixes.md).') from err
     except (RuntimeError, EOFError, OSError, KeyError, ValueError,
             zipfile.BadZipFile) as err:
         raise CheckpointError(path, _diagnose(path, err)) from err

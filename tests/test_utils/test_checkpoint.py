@@ -193,3 +193,37 @@ def test_previous_checkpoint_and_resume_hint(tmp_path, good):
     (work / 'epoch_1.pth').unlink()
     assert previous_checkpoint(last) is None
     assert 'No other checkpoint in' in resume_hint(last)
+
+
+@pytest.mark.slow
+def test_a_runner_checkpoint_without_the_fixes_says_what_to_do(tmp_path):
+    """In a process without mmtwoway_stack_fixes (torch >= 2.6)."""
+    import subprocess
+    import sys
+    path = tmp_path / 'runner.pth'
+    code = f"""
+import pickle, torch
+from mmengine.logging.history_buffer import HistoryBuffer
+import mmtwoway
+from mmtwoway.utils.checkpoint import read_checkpoint
+torch.save(dict(state_dict={{}}, message_hub=dict(h=HistoryBuffer())),
+           {str(path)!r})
+try:
+    read_checkpoint({str(path)!r})
+except pickle.UnpicklingError as err:
+    print('refused:', err)
+else:
+    print('loaded')
+"""
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    last = res.stdout.strip().splitlines()[-1]
+    from mmengine.utils import digit_version
+    if digit_version(torch.__version__) < digit_version('2.6.0'):
+        assert last == 'loaded'  # weights_only is not the default there
+        return
+    assert last == (f'refused: checkpoint {path} holds mmengine objects '
+                    'that torch.load refuses with weights_only=True: '
+                    '`import mmtwoway_stack_fixes` first '
+                    '(docs/stack_fixes.md).')
