@@ -36,7 +36,7 @@ import torch
 from mmengine.registry import Registry
 from mmengine.runner.checkpoint import CheckpointLoader
 import mmengine.dist.utils
-import mmengine.model.wrappers
+from mmengine.model.wrappers import MMDistributedDataParallel
 import mmpretrain.utils.dependency as dependency
 from mmpretrain.utils import register_all_modules
 register_all_modules(init_default_scope=False)
@@ -81,7 +81,7 @@ def snapshot():
         safe_globals=list(torch.serialization.get_safe_globals()),
         multimodal=dependency.WITH_MULTIMODAL,
         named=dict(
-            ddp_init=mmengine.model.wrappers.MMDistributedDataParallel.__init__,
+            ddp_init=MMDistributedDataParallel.__init__,
             inferencer_init=mmpretrain.apis.base.BaseInferencer.__init__,
             init_dist_pytorch=mmengine.dist.utils._init_dist_pytorch),
     )

@@ -116,7 +116,7 @@ def unreadable_checkpoint(paths: List[Optional[str]]
             read_checkpoint(path)
         except CheckpointError as err:
             return err
-        except Exception:  # noqa: BLE001 (readable, refused for another reason)
+        except Exception:  # noqa: BLE001 (readable; refused otherwise)
             continue
     return None
 
