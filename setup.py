@@ -40,6 +40,9 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.8',
     packages=find_packages(include=['mmtwoway', 'mmtwoway.*']),
+    # Outside the package: it must be importable before mmtwoway's
+    # __init__ imports mmpretrain.models (docs/stack_fixes.md).
+    py_modules=['mmtwoway_stack_fixes'],
     install_requires=read_requirements('runtime') + [
         mmcv_requirement(), 'torch>=1.13', 'torchvision'
     ],

@@ -18,3 +18,4 @@ model = dict(
         num_classes=68,
         loss=dict(_delete_=True, **_base_.head_loss)))
 data_preprocessor = dict(num_classes=68)
+custom_hooks = _base_.custom_hooks + _base_.loss_hooks

@@ -31,7 +31,7 @@ data_preprocessor = dict(
     std=[127.5, 127.5, 127.5],
     to_rgb=True)
 
-pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+pipeline = [dict(type='LoadCheckedImageFromFile'), dict(type='PackInputs')]
 
 train_dataloader = dict(
     batch_size=64,

@@ -1,13 +1,18 @@
 """mmtwoway: the Two-way Multi-Label Loss (Kobayashi, CVPR 2023) for MMPretrain.
 
-``import mmtwoway`` (or ``custom_imports = dict(imports=['mmtwoway'])`` in a
-config) registers the loss, head, metrics, datasets and transforms in
-mmpretrain's registries. The stack fixes run first: one of them must act
-before anything imports ``mmpretrain.models``.
+``import mmtwoway`` (or ``custom_imports = dict(imports=['mmtwoway'])``)
+only registers mmtwoway's own modules; see docs/stack_fixes.md for the
+opt-in fixes of the OpenMMLab stack (``mmtwoway_stack_fixes``).
 """
-from .utils.compat import apply_stack_fixes
-
-apply_stack_fixes()
+try:
+    import mmpretrain.models  # noqa: F401
+except TypeError as err:  # the transformers >= 5 failure of mmpretrain 1.2
+    raise ImportError(
+        'mmpretrain 1.2 cannot import its models with transformers >= 5 '
+        'installed. Run `pip install "transformers<5"`, or import '
+        'mmtwoway_stack_fixes before mmpretrain and mmtwoway (in a config: '
+        "custom_imports = dict(imports=['mmtwoway_stack_fixes', "
+        f"'mmtwoway'])). Original error: {err}") from err
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402,F401

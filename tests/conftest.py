@@ -1,6 +1,10 @@
 """Fixtures shared by the test modules."""
 import pytest
 import torch
+
+# The tests read the Runner's checkpoints with torch.load, as the tools do
+# (tools import the fixes; `import mmtwoway` does not apply them).
+import mmtwoway_stack_fixes  # noqa: F401,E402
 from torch.utils._python_dispatch import TorchDispatchMode
 
 

@@ -21,7 +21,8 @@ import argparse
 import os.path as osp
 from typing import Dict, List, Sequence, Tuple
 
-import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (registers the modules)
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope

@@ -26,7 +26,8 @@ import sys
 from glob import glob
 from typing import Dict, List, Optional
 
-import mmtwoway  # noqa: F401  (stack fixes, registries, checkpoint allowlist)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (registers the modules)
 from mmengine.config import Config, DictAction
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.registry import MODELS

@@ -8,13 +8,13 @@ import os
 import os.path as osp
 import sys
 
-import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmtwoway.utils.checkpoint import load_strict
-from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine
+from mmtwoway.utils.runtime import adapt_to_machine
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,7 +66,6 @@ def main() -> None:
                 list, tuple)) else [cfg.test_evaluator])
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     adapt_to_machine(cfg)
-    add_check_hooks(cfg, training=False)
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(
         runner.model) else runner.model

@@ -8,13 +8,14 @@ import os
 import os.path as osp
 import sys
 
-import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmtwoway.engine.hooks import NonFiniteLossError, TrainSettingsError
-from mmtwoway.utils.checkpoint import CheckpointError, resume_hint
-from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine, use_bf16
+from mmtwoway.utils.checkpoint import (CheckpointError, checkpoints_of,
+                                       resume_hint, unreadable_checkpoint)
+from mmtwoway.utils.runtime import adapt_to_machine, use_bf16
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,23 +90,36 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def fail(runner: Runner, cfg: Config, err: CheckpointError) -> None:
+    """Exit naming the unreadable checkpoint; a failed resume also names
+    the checkpoint that would work.
+
+    Args:
+        runner (Runner): The run, for its log.
+        cfg (Config): The run's config.
+        err (CheckpointError): What is wrong with which file.
+    """
+    message = f'{err}. {resume_hint(err.path)}' if cfg.resume else err
+    runner.logger.error(message)
+    sys.exit(f'train.py: error: {message}')
+
+
 def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     adapt_to_machine(cfg)
-    add_check_hooks(cfg)
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except CheckpointError as err:
-        # The message names the file; a failed resume also names the
-        # checkpoint that would work.
-        message = f'{err}. {resume_hint(err.path)}' if cfg.resume else err
-        runner.logger.error(message)
-        sys.exit(f'train.py: error: {message}')
     except (NonFiniteLossError, TrainSettingsError) as err:
         runner.logger.error(str(err))
         sys.exit(f'train.py: error: {err}')
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as err:
+        # torch's message for an unreadable checkpoint does not name it.
+        unreadable = unreadable_checkpoint(checkpoints_of(cfg))
+        if unreadable is None:
+            raise
+        fail(runner, cfg, unreadable)
 
 
 if __name__ == '__main__':

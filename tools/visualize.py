@@ -16,7 +16,8 @@ import os.path as osp
 import textwrap
 from typing import List, Optional, Sequence
 
-import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (registers the modules)
 from mmtwoway.apis import model_classes, predict_images
 from mmtwoway.apis.cli import (add_model_arguments, describe_decision,
                                model_from_args, run_tool)

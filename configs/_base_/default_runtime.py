@@ -1,6 +1,9 @@
 # Runtime shared by every mmtwoway config.
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['mmtwoway'], allow_failed_imports=False)
+# The stack fixes first (docs/stack_fixes.md): resume on torch >= 2.6, CPU
+# DDP; `import mmtwoway` itself only registers mmtwoway's modules.
+custom_imports = dict(
+    imports=['mmtwoway_stack_fixes', 'mmtwoway'], allow_failed_imports=False)
 
 default_hooks = dict(
     # Losses stay on the GPU until the logger reads them (no host sync per
@@ -20,10 +23,18 @@ default_hooks = dict(
     visualization=dict(type='VisualizationHook', enable=False),
 )
 
+# mmtwoway's checks: the loss settings against the data before the first
+# iteration (TrainSettingsHook), and a stop at the first non-finite loss.
+custom_hooks = [
+    dict(type='TrainSettingsHook'),
+    dict(type='NonFiniteLossHook'),
+]
+
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # mmtwoway falls back to gloo automatically on machines without CUDA.
+    # Without CUDA, tools/train.py switches to gloo (and
+    # mmtwoway_stack_fixes lets mmengine's launcher run on the CPU).
     dist_cfg=dict(backend='nccl'),
 )
 

@@ -26,7 +26,8 @@ import torch
 
 # Transforms that do not change what the network sees (loading is step 1,
 # PackInputs only lays out the array).
-_PASSIVE = ('LoadImageFromFile', 'PackInputs')
+_LOADERS = ('LoadImageFromFile', 'LoadCheckedImageFromFile')
+_PASSIVE = _LOADERS + ('PackInputs', )
 
 
 def jsonable(value: Any) -> Any:
@@ -127,7 +128,7 @@ def input_spec(model: torch.nn.Module, pipeline: Sequence[dict],
     else:
         mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     steps = [jsonable(t) for t in pipeline
-             if t.get('type') != 'LoadImageFromFile']
+             if t.get('type') not in _LOADERS]
     return dict(
         input=input_name,
         layout='NCHW',

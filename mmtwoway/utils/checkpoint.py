@@ -1,32 +1,12 @@
-"""Reading checkpoints: clear errors for unreadable files, strict loading.
+"""Reading checkpoints in mmtwoway's tools: clear errors, strict loading.
 
-* :func:`read_checkpoint` loads a local checkpoint file or raises one
-  :class:`CheckpointError` that names the file and says what is wrong with
-  it (empty, not a PyTorch checkpoint, truncated, damaged) instead of
-  torch's ``KeyError: 101`` / ``EOFError`` / miniz message. ``import
-  mmtwoway`` installs it as mmengine's loader of local paths, so
-  ``load_from``, ``--resume``, ``init_cfg`` and mmpretrain's ``get_model``
-  give the same error. A file that ``weights_only`` refuses (one that would
-  run code) keeps torch's own ``UnpicklingError``.
-* :func:`check_state_dict` / :func:`load_strict` are for evaluation and
-  inference (``tools/test.py``, ``predict``, ``calibrate``, ``visualize``,
-  the inferencer): the checkpoint must hold exactly the model's weights, or
-  the error names the checkpoint and every mismatching key with both
-  shapes. Partial loading for fine-tuning (``load_from``, a backbone's
-  ``init_cfg``) stays mmengine's non-strict loading, which logs the keys it
-  skipped.
-* :func:`install_strict_inferencer` makes mmpretrain's inferencers
-  (``ImageClassificationInferencer(model=CONFIG, pretrained=CKPT)``) load
-  a checkpoint path or URL strictly too: they use ``get_model``, which loads with
-  ``strict=False`` and only logs a mismatch, leaving e.g. a classifier of
-  another class count randomly initialised.
-* :func:`previous_checkpoint` finds the newest other readable checkpoint
-  of a work dir, for the message of a failed ``--resume``.
+mmengine's own loading (``load_from``, ``resume``, ``init_cfg``) is left as
+it is; the tools diagnose its failures with :func:`unreadable_checkpoint`.
 """
-import functools
 import glob
 import os
 import os.path as osp
+import pickle
 import re
 import zipfile
 from typing import Any, Dict, List, Optional
@@ -76,8 +56,9 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
         FileNotFoundError: ``path`` is not a file.
         CheckpointError: The file is empty, not a PyTorch checkpoint,
             truncated or damaged.
-        pickle.UnpicklingError: ``weights_only`` refused an object in it
-            (a checkpoint that would run code); torch's message says which.
+        pickle.UnpicklingError: ``weights_only`` refused an object in it:
+            mmengine's (the message says to import the stack fixes) or
+            one that would run code (torch's message says which).
     """
     path = osp.expanduser(path)
     if not osp.isfile(path):
@@ -93,21 +74,86 @@ def read_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
             f'{head!r}; torch.save files are zip archives)')
     try:
         return torch.load(path, map_location=map_location)
+    except pickle.UnpicklingError as err:
+        if 'mmengine.' not in str(err):
+            raise
+        # A Runner checkpoint on torch >= 2.6 without the opt-in fixes.
+        raise pickle.UnpicklingError(
+            f'checkpoint {path} holds mmengine objects that torch.load '
+            'refuses with weights_only=True: `import mmtwoway_stack_fixes` '
+            'first (docs/stack_fixes.md).') from err
     except (RuntimeError, EOFError, OSError, KeyError, ValueError,
             zipfile.BadZipFile) as err:
         raise CheckpointError(path, _diagnose(path, err)) from err
 
 
-def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    """mmengine's loader of local paths, through :func:`read_checkpoint`."""
-    return read_checkpoint(filename, map_location)
+def _is_local(path: str) -> bool:
+    """Whether mmengine loads ``path`` from the local file system."""
+    return '://' not in path  # http(s)://, open-mmlab://, s3:// ...
 
 
-def install_checkpoint_loader() -> None:
-    """Make mmengine load local checkpoints through :func:`read_checkpoint`."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=_load_from_local, force=True)
+def unreadable_checkpoint(paths: List[Optional[str]]
+                          ) -> Optional[CheckpointError]:
+    """The error of the first local checkpoint of ``paths`` that cannot be
+    read, or None.
+
+    Called after a run failed, to say which checkpoint it could not load
+    (torch's own message is ``KeyError: 101``, ``EOFError`` or a miniz
+    error without the file name).
+
+    Args:
+        paths (List[Optional[str]]): Checkpoints the run loads (None and
+            URLs are skipped).
+
+    Returns:
+        CheckpointError or None.
+    """
+    for path in paths:
+        if not path or not _is_local(path) or not osp.isfile(
+                osp.expanduser(path)):
+            continue
+        try:
+            read_checkpoint(path)
+        except CheckpointError as err:
+            return err
+        except Exception:  # noqa: BLE001 (readable; refused otherwise)
+            continue
+    return None
+
+
+def checkpoints_of(cfg: Any) -> List[str]:
+    """The checkpoints a config's run loads: ``load_from`` (or the one
+    ``resume`` finds in the work dir) and every ``init_cfg.checkpoint``.
+
+    Args:
+        cfg (Config): The run's config.
+
+    Returns:
+        List[str]: Paths or URLs, in no particular order.
+    """
+    found = []
+    if cfg.get('load_from'):
+        found.append(cfg.load_from)
+    elif cfg.get('resume') and cfg.get('work_dir'):
+        from mmengine.runner import find_latest_checkpoint
+        latest = find_latest_checkpoint(cfg.work_dir)
+        if latest:
+            found.append(latest)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            init = node.get('init_cfg')
+            if isinstance(init, dict) and isinstance(
+                    init.get('checkpoint'), str):
+                found.append(init['checkpoint'])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(cfg.get('model'))
+    return found
 
 
 def state_dict_of(checkpoint: Dict[str, Any]) -> Dict[str, torch.Tensor]:
@@ -175,9 +221,8 @@ def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
 def load_any(path: str) -> Any:
     """Load a checkpoint from a local file or any scheme mmengine knows.
 
-    Local files go through :func:`read_checkpoint` (installed as mmengine's
-    local loader by ``import mmtwoway``); URLs and other schemes through
-    mmengine's ``CheckpointLoader``, as ``load_from`` does.
+    Local files go through :func:`read_checkpoint`; URLs and other schemes
+    through mmengine's ``CheckpointLoader``, as ``load_from`` does.
 
     Args:
         path (str):
@@ -186,6 +231,8 @@ def load_any(path: str) -> Any:
     Returns:
         The loaded checkpoint, on the CPU.
     """
+    if _is_local(path):
+        return read_checkpoint(path)
     from mmengine.runner.checkpoint import CheckpointLoader
     return CheckpointLoader.load_checkpoint(path, map_location='cpu')
 
@@ -213,53 +260,6 @@ def load_strict(model: torch.nn.Module, path: str) -> Dict[str, Any]:
     check_state_dict(model, state, path)
     model.load_state_dict(state, strict=True)
     return checkpoint
-
-
-def _dataset_meta(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The dataset meta a checkpoint carries (as mmpretrain reads it)."""
-    meta = checkpoint.get('meta') or {}
-    if 'dataset_meta' in meta:
-        return meta['dataset_meta']
-    if 'CLASSES' in meta:  # mmcls 0.x
-        return {'classes': meta['CLASSES']}
-    return None
-
-
-def _strict_inferencer_init(original):
-    """``BaseInferencer.__init__`` that loads a local checkpoint strictly."""
-
-    @functools.wraps(original)
-    def __init__(self,
-                 model,
-                 pretrained=True,
-                 device=None,
-                 device_map=None,
-                 offload_folder=None,
-                 **kwargs):
-        from mmengine.model import BaseModel
-        if not isinstance(pretrained, str):  # True: the zoo's weights
-            return original(self, model, pretrained, device, device_map,
-                            offload_folder, **kwargs)
-        if not isinstance(model, BaseModel):
-            from mmpretrain.apis import get_model
-            model = get_model(model, pretrained=False, **kwargs)
-        checkpoint = load_strict(model, pretrained)
-        meta = _dataset_meta(checkpoint)
-        if meta:
-            model._dataset_meta = meta
-        return original(self, model, False, device, device_map,
-                        offload_folder)
-
-    return __init__
-
-
-def install_strict_inferencer() -> None:
-    """Make mmpretrain's inferencers load local checkpoints strictly."""
-    from mmpretrain.apis.base import BaseInferencer
-    if not getattr(BaseInferencer.__init__, '_mmtwoway_strict', False):
-        BaseInferencer.__init__ = _strict_inferencer_init(
-            BaseInferencer.__init__)
-        BaseInferencer.__init__._mmtwoway_strict = True
 
 
 def previous_checkpoint(path: str) -> Optional[str]:

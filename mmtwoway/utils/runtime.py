@@ -3,7 +3,6 @@
 The paper's configs are written for CUDA GPUs (AMP, NCCL, pinned memory).
 The same config must still start on a CPU-only machine (CI, a laptop, a CPU
 cluster), so the tools adjust what cannot work there and say so in the log.
-:func:`add_check_hooks` adds mmtwoway's checking hooks to a run.
 """
 import torch
 from mmengine.config import Config
@@ -70,30 +69,3 @@ def use_bf16(cfg: Config) -> Config:
     wrapper.loss_scale = dict(enabled=False)
     return cfg
 
-
-# The hooks every run of tools/train.py (and, for the settings hook's
-# evaluation checks, tools/test.py) gets.
-CHECK_HOOKS = ('TrainSettingsHook', 'NonFiniteLossHook')
-
-
-def add_check_hooks(cfg: Config, training: bool = True) -> Config:
-    """Add ``TrainSettingsHook`` (and ``NonFiniteLossHook``) to ``cfg``.
-
-    A hook of the same type that the config already lists is kept as it
-    is (with its own arguments).
-
-    Args:
-        cfg (Config): The config, changed in place.
-        training (bool):
-            Also add ``NonFiniteLossHook`` (only training uses it).
-
-    Returns:
-        Config: ``cfg``.
-    """
-    hooks = list(cfg.get('custom_hooks') or [])
-    present = {h.get('type') for h in hooks if isinstance(h, dict)}
-    for name in CHECK_HOOKS if training else CHECK_HOOKS[:1]:
-        if name not in present:
-            hooks.append(dict(type=name))
-    cfg.custom_hooks = hooks
-    return cfg

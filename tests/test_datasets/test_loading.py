@@ -1,4 +1,4 @@
-"""LoadImageFromFile: mmcv's output, errors that name the file.
+"""LoadCheckedImageFromFile: mmcv's output, errors that name the file.
 
 Real photos (scikit-learn's sample images) in every format OpenCV reads
 here, and the same files damaged the ways files get damaged.
@@ -13,8 +13,8 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from mmtwoway.datasets.transforms import (ImageReadError, LoadImageFromFile,
-                                          read_image)
+from mmtwoway.datasets.transforms import (ImageReadError,
+                                          LoadCheckedImageFromFile, read_image)
 
 FORMATS = {'jpg': ('JPEG', {}), 'progressive.jpg': ('JPEG',
                                                     dict(progressive=True)),
@@ -35,14 +35,23 @@ def photos(tmp_path_factory):
 
 
 def load(path, **kwargs):
-    return LoadImageFromFile(**kwargs)(dict(img_path=str(path)))
+    return LoadCheckedImageFromFile(**kwargs)(dict(img_path=str(path)))
 
 
-def test_the_registry_gives_this_transform():
+def test_the_registry_gives_this_transform_under_its_own_name():
     init_default_scope('mmpretrain')
     assert type(TRANSFORMS.build(dict(
-        type='LoadImageFromFile'))) is LoadImageFromFile
-    assert issubclass(LoadImageFromFile, MMCVLoadImageFromFile)
+        type='LoadCheckedImageFromFile'))) is LoadCheckedImageFromFile
+    assert issubclass(LoadCheckedImageFromFile, MMCVLoadImageFromFile)
+    # mmcv's name still gives mmcv's class
+    assert type(TRANSFORMS.build(dict(
+        type='LoadImageFromFile'))) is MMCVLoadImageFromFile
+
+
+def test_an_image_the_inferencer_decoded_passes_unchanged(photos):
+    img = read_image(str(photos['png']))
+    sample = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+    assert LoadCheckedImageFromFile()(dict(sample))['img'] is img
 
 
 @pytest.mark.parametrize('ext', list(FORMATS))

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.testing.synthetic import write_coco_jpegs
 from mmtwoway.engine.hooks import DeferredRuntimeInfoHook
-from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine
+from mmtwoway.utils.runtime import adapt_to_machine
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ITERS, INTERVAL = 6, 3
@@ -83,12 +83,13 @@ def train(coco_root, work_dir, runtime_info, recorder_cls, syncing,
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.log_level = 'WARNING'
     if checks:
-        # What tools/train.py adds, with the non-finite checks in the mode
+        # The config's check hooks, with the non-finite checks in the mode
         # they take on a GPU (on the device, read at the log interval).
-        add_check_hooks(cfg)
         for hook in cfg.custom_hooks:
             if hook['type'] == 'NonFiniteLossHook':
                 hook['sync_free'] = True
+    else:
+        cfg.custom_hooks = []
     adapt_to_machine(cfg)
     runner = Runner.from_cfg(cfg)
     counter = IterationSyncs(recorder_cls, syncing)
@@ -121,7 +122,7 @@ def test_iterations_between_log_lines_never_sync(coco_root, tmp_path,
     # The same log lines: same steps, same (smoothed) loss values.
     assert len(log) == ITERS // INTERVAL
     assert log == stock_log
-    # With the checks of tools/train.py in their GPU mode, the iterations
+    # With the config's check hooks in their GPU mode, the iterations
     # between log lines still read nothing.
     counts, checked_log = train(coco_root, tmp_path / 'checked',
                                 'DeferredRuntimeInfoHook', op_recorder,

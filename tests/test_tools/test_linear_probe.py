@@ -19,7 +19,7 @@ from mmpretrain.registry import DATASETS as REGISTRY
 from PIL import Image
 from sklearn.datasets import load_digits
 
-import mmtwoway  # noqa: F401  (allowlists mmengine checkpoints)
+import mmtwoway_stack_fixes  # noqa: F401  (allowlists mmengine checkpoints)
 from mmtwoway.utils.runtime import adapt_to_machine
 from tools import linear_probe
 

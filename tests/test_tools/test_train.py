@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-import mmtwoway  # noqa: F401  (allowlists mmengine checkpoints for torch.load)
+import mmtwoway_stack_fixes  # noqa: F401  (allowlists mmengine checkpoints)
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """Unreadable checkpoints and strict loading (mmtwoway.utils.checkpoint).
 
 Real files written by torch.save and damaged the ways files get damaged
-(empty, text, cut short); real mmengine / mmpretrain loading paths.
+(empty, text, cut short).
 """
 import os
 import time
@@ -10,10 +10,11 @@ import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import mmtwoway  # noqa: F401  (installs the loader)
+import mmtwoway  # noqa: F401  (registers the head)
 from mmtwoway.utils.checkpoint import (CheckpointError, check_state_dict,
-                                       load_strict, previous_checkpoint,
-                                       read_checkpoint, resume_hint)
+                                       checkpoints_of, load_any, load_strict,
+                                       previous_checkpoint, read_checkpoint,
+                                       resume_hint, unreadable_checkpoint)
 
 
 def model(num_classes=10, depth=18):
@@ -60,13 +61,17 @@ def test_unreadable_checkpoints_are_one_clear_error(tmp_path, good, kind,
     match = rf'checkpoint {path} cannot be read: {reason}'
     with pytest.raises(CheckpointError, match=match):
         read_checkpoint(str(path))
-    # mmengine's own loading path (load_from, --resume, init_cfg) too
     with pytest.raises(CheckpointError, match=match):
+        load_any(str(path))
+    # mmengine's own loading stays mmengine's: the tools diagnose its
+    # failure afterwards (tools/train.py)
+    with pytest.raises(Exception) as raised:
         _load_checkpoint(str(path), map_location='cpu')
-    # and mmpretrain's get_model
-    from mmpretrain.apis import get_model
-    with pytest.raises(CheckpointError, match=match):
-        get_model(model_cfg(), pretrained=str(path))
+    assert not isinstance(raised.value, CheckpointError)
+    found = unreadable_checkpoint([None, 'https://host/x.pth', str(good),
+                                   str(path)])
+    assert isinstance(found, CheckpointError) and found.path == str(path)
+    assert unreadable_checkpoint([str(good)]) is None
 
 
 def model_cfg(num_classes=10):
@@ -125,19 +130,32 @@ def test_load_strict_loads_every_weight(good, tmp_path):
     load_strict(model(), str(wrapped))
 
 
-def test_the_inferencer_loads_strictly(good, tmp_path):
-    from mmpretrain.apis import ImageClassificationInferencer
-    cfg = model_cfg(num_classes=12)
-    cfg.test_dataloader = dict(dataset=dict(
-        type='CocoMultiLabel', pipeline=[dict(type='LoadImageFromFile'),
-                                         dict(type='PackInputs')]))
+def test_load_model_for_the_inferencer_loads_strictly(good):
+    """mmtwoway's path to mmpretrain's inferencer: load_model, strict."""
+    from mmtwoway.apis import load_model
     with pytest.raises(ValueError, match=r'epoch_1.pth does not fit .*'
                        r'head.fc.weight \(10, 64\) vs \(12, 64\)'):
-        ImageClassificationInferencer(model=cfg, pretrained=str(good))
-    # a model object with a checkpoint path: strict as well
-    with pytest.raises(ValueError, match='does not fit'):
-        ImageClassificationInferencer(model=model(depth=34),
-                                      pretrained=str(good))
+        load_model(model_cfg(num_classes=12), str(good), device='cpu')
+    loaded = load_model(model_cfg(), str(good), device='cpu')
+    ref = read_checkpoint(str(good))['state_dict']
+    assert torch.equal(loaded.head.fc.weight.cpu(), ref['head.fc.weight'])
+
+
+def test_checkpoints_of_a_run(tmp_path, good):
+    from mmengine.config import Config
+    cfg = model_cfg()
+    cfg.model.backbone.init_cfg = dict(type='Pretrained',
+                                       checkpoint='from-torchvision://r.pth')
+    cfg.load_from = str(good)
+    assert sorted(checkpoints_of(cfg)) == sorted(
+        [str(good), 'from-torchvision://r.pth'])
+    # resume without a path: the work dir's last checkpoint
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    cfg = Config(dict(model=dict(type='X'), resume=True, load_from=None,
+                      work_dir=str(work)))
+    assert checkpoints_of(cfg) == [str(work / 'epoch_3.pth')]
 
 
 def test_partial_loading_for_fine_tuning_stays_possible(good, capsys):
@@ -175,3 +193,37 @@ def test_previous_checkpoint_and_resume_hint(tmp_path, good):
     (work / 'epoch_1.pth').unlink()
     assert previous_checkpoint(last) is None
     assert 'No other checkpoint in' in resume_hint(last)
+
+
+@pytest.mark.slow
+def test_a_runner_checkpoint_without_the_fixes_says_what_to_do(tmp_path):
+    """In a process without mmtwoway_stack_fixes (torch >= 2.6)."""
+    import subprocess
+    import sys
+    path = tmp_path / 'runner.pth'
+    code = f"""
+import pickle, torch
+from mmengine.logging.history_buffer import HistoryBuffer
+import mmtwoway
+from mmtwoway.utils.checkpoint import read_checkpoint
+torch.save(dict(state_dict={{}}, message_hub=dict(h=HistoryBuffer())),
+           {str(path)!r})
+try:
+    read_checkpoint({str(path)!r})
+except pickle.UnpicklingError as err:
+    print('refused:', err)
+else:
+    print('loaded')
+"""
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    last = res.stdout.strip().splitlines()[-1]
+    from mmengine.utils import digit_version
+    if digit_version(torch.__version__) < digit_version('2.6.0'):
+        assert last == 'loaded'  # weights_only is not the default there
+        return
+    assert last == (f'refused: checkpoint {path} holds mmengine objects '
+                    'that torch.load refuses with weights_only=True: '
+                    '`import mmtwoway_stack_fixes` first '
+                    '(docs/stack_fixes.md).')

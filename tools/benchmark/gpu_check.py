@@ -37,7 +37,8 @@ from typing import Optional, Sequence
 
 import torch
 
-import mmtwoway  # noqa: F401  (registers mmtwoway; applies stack fixes)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (registers the modules)
 from mmengine.config import Config
 from mmtwoway.testing.photos import write_coco_photos
 from mmtwoway.testing.synthetic import write_voc_jpegs

@@ -26,7 +26,8 @@ import argparse
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
-import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (registers the modules)
 from mmengine.config import DictAction
 
 from mmtwoway.apis import load_model, model_classes

@@ -32,7 +32,8 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional
 
-import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (registers the modules)
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope

@@ -16,7 +16,8 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-import mmtwoway  # noqa: F401  (stack fixes, the from-torchvision scheme)
+import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
+import mmtwoway  # noqa: F401  (the from-torchvision scheme)
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 

@@ -10,4 +10,5 @@
 #   e.g. --cfg-options model.head.loss.formula=pos_weight
 head_loss = dict(
     type='FrequencyWeightedBCELoss', formula='balanced', power=1.0)
-custom_hooks = [dict(type='ClassFrequencyHook')]
+# The cell appends these to the runtime's custom_hooks.
+loss_hooks = [dict(type='ClassFrequencyHook')]

@@ -7,19 +7,13 @@ OpenCV version, a silently grey-filled picture for a truncated JPEG.
 :func:`decode_image` checks the bytes first and raises
 :class:`ImageReadError` naming the file and what is wrong with it.
 
-``import mmtwoway`` registers :class:`LoadImageFromFile` under mmcv's name
-in mmpretrain's transform registry (mmpretrain re-registers mmcv's class
-there), so every config's ``dict(type='LoadImageFromFile')``, train and
-test datasets alike, gets these errors, with mmcv's arguments and output
-unchanged. ``mmtwoway.apis.predict_images`` (``tools/predict.py``,
-``visualize.py``) decodes with the same function.
+:class:`LoadCheckedImageFromFile` is mmcv's ``LoadImageFromFile`` with
+these errors (same arguments and output); ``mmtwoway.apis.predict_images``
+decodes with the same function.
 """
 from typing import Optional
 
 import mmcv
-# mmpretrain registers mmcv's class under the same name when its datasets
-# are imported; that must happen first, or it would refuse the name later.
-import mmpretrain.datasets  # noqa: F401
 import numpy as np
 from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmengine import fileio
@@ -108,14 +102,17 @@ def read_image(path: str,
     return decode_image(content, path, flag, channel_order, backend)
 
 
-@TRANSFORMS.register_module(name='LoadImageFromFile', force=True)
-class LoadImageFromFile(_MMCVLoadImageFromFile):
+@TRANSFORMS.register_module()
+class LoadCheckedImageFromFile(_MMCVLoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` whose errors name the image file.
 
     Same arguments and output as mmcv's transform (see there); an image
     that cannot be decoded raises :class:`ImageReadError` (a
     ``ValueError``) naming the file and the reason, unless
-    ``ignore_empty=True``, which returns None as mmcv does.
+    ``ignore_empty=True``, which returns None as mmcv does. A sample that
+    already holds an ``img`` passes unchanged: mmpretrain's inferencer
+    decodes the image itself and drops only transforms named
+    ``LoadImageFromFile`` from the test pipeline.
     """
 
     def transform(self, results: dict) -> Optional[dict]:
@@ -128,6 +125,8 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
             dict or None: ``results`` with ``img``, ``img_shape`` and
             ``ori_shape`` (None when ``ignore_empty`` skips the image).
         """
+        if 'img_path' not in results and results.get('img') is not None:
+            return results  # decoded by mmpretrain's inferencer
         filename = results['img_path']
         try:
             if self.file_client_args is not None:

@@ -1,30 +1,7 @@
-"""Fixes for known breakages of the OpenMMLab stack, applied on import.
+"""Opt-in fixes that let a stock MMPretrain 1.2 stack run on torch >= 2.6.
 
-Each fix is narrow, idempotent and tested in ``tests/test_utils``:
-
-* ``allow_mmengine_checkpoints``: torch >= 2.6 loads checkpoints with
-  ``weights_only=True``; mmengine 0.10 checkpoints hold a ``HistoryBuffer``
-  and numpy arrays/scalars in their ``message_hub``, so ``--resume`` and
-  ``load_from`` fail. We allowlist exactly those objects. ``weights_only`` is
-  never switched off: a downloaded checkpoint still cannot run code.
-* ``patch_cpu_distributed``: mmengine's PyTorch launcher calls
-  ``torch.cuda.set_device`` and wraps models in DDP with ``device_ids``, both
-  of which fail without CUDA. Without CUDA we initialise gloo and let DDP run
-  on the CPU, so ``tools/dist_train.sh`` works on CPU-only machines.
-* ``guard_transformers``: ``import mmpretrain.models`` crashes when
-  transformers >= 5 is installed (mmpretrain 1.2's BLIP language model
-  subclasses a class transformers 5 no longer has). We tell mmpretrain to
-  skip its optional multimodal models, which mmtwoway does not use.
-* ``quiet_mmcv_lite``: with ``mmcv-lite`` (no compiled ops), importing
-  ``mmpretrain.models`` warns that mmcv's ``MultiScaleDeformableAttention``
-  (a detection op) is missing, at the start of every tool. Classification
-  never uses it, so exactly that warning is filtered.
-* ``clear_checkpoint_errors``: an unreadable checkpoint (empty, text,
-  truncated) gives one error naming the file wherever mmengine loads a
-  local checkpoint (``load_from``, ``--resume``, ``init_cfg``), and
-  mmpretrain's inferencers load a local checkpoint strictly (a head or
-  architecture mismatch is an error naming the keys, not a log line); see
-  :mod:`mmtwoway.utils.checkpoint`.
+Importing this module applies them (once per process); ``import mmtwoway``
+never does. See docs/stack_fixes.md for each fix and its upstream issue.
 """
 import functools
 import os
@@ -35,6 +12,11 @@ from importlib import metadata
 import numpy as np
 import torch
 
+__all__ = [
+    'allow_mmengine_checkpoints', 'cpu_distributed', 'guard_transformers',
+    'quiet_mmcv_lite', 'apply_all'
+]
+
 
 def _history_buffer_getattr(obj, name: str):
     """A ``getattr`` that unpickling may call on ``HistoryBuffer`` only.
@@ -43,13 +25,23 @@ def _history_buffer_getattr(obj, name: str):
     ``getattr(HistoryBuffer, 'mean')``. Allowlisting the builtin ``getattr``
     would let a checkpoint walk from any object to arbitrary code, so the
     unpickler gets this restricted stand-in under the builtin's name.
+
+    Args:
+        obj: The object unpickling asks an attribute of.
+        name (str): The attribute.
+
+    Returns:
+        The ``HistoryBuffer`` method.
+
+    Raises:
+        pickle.UnpicklingError: Any other object or attribute.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
     if obj is not HistoryBuffer or name.startswith('_') or not callable(
             getattr(HistoryBuffer, name, None)):
         raise pickle.UnpicklingError(
-            f'mmtwoway refuses getattr({obj!r}, {name!r}) while loading a '
-            'checkpoint: only HistoryBuffer statistics methods are allowed.')
+            f'refused getattr({obj!r}, {name!r}) while loading a checkpoint:'
+            ' only HistoryBuffer statistics methods are allowed.')
     return getattr(obj, name)
 
 
@@ -67,7 +59,13 @@ def _numpy_globals() -> list:
 
 @functools.cache  # each fix runs at most once per process
 def allow_mmengine_checkpoints() -> None:
-    """Allowlist what mmengine checkpoints need under ``weights_only``."""
+    """Allowlist what mmengine checkpoints hold for ``weights_only`` loads.
+
+    torch >= 2.6 loads with ``weights_only=True``; an mmengine 0.10
+    checkpoint's ``message_hub`` holds ``HistoryBuffer`` objects and numpy
+    arrays and scalars, so ``resume`` and ``load_from`` fail. Exactly those
+    objects are allowed; ``weights_only`` itself stays on.
+    """
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return  # torch < 2.4 loads without weights_only by default
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -92,8 +90,14 @@ def _init_dist_pytorch_cpu(original, backend: str = 'nccl', **kwargs):
 
 
 @functools.cache  # each fix runs at most once per process
-def patch_cpu_distributed() -> None:
-    """Make mmengine's launcher and DDP wrapper work on CPU-only machines."""
+def cpu_distributed() -> None:
+    """Let mmengine's PyTorch launcher and DDP wrapper run without CUDA.
+
+    mmengine calls ``torch.cuda.set_device`` when it starts a process group
+    and the Runner always passes ``device_ids=[LOCAL_RANK]`` to DDP, which
+    rejects it for a module on the CPU. Without CUDA, the group starts on
+    gloo and DDP gets no ``device_ids``; with CUDA nothing changes.
+    """
     from mmengine.dist import utils as dist_utils
     from mmengine.model.wrappers import MMDistributedDataParallel
 
@@ -104,8 +108,6 @@ def patch_cpu_distributed() -> None:
 
     @functools.wraps(ddp_init)
     def __init__(self, module, detect_anomalous_params=False, **kwargs):
-        # mmengine's Runner always passes device_ids=[LOCAL_RANK]; DDP
-        # rejects device_ids for a module that lives on the CPU.
         if not torch.cuda.is_available():
             kwargs['device_ids'] = None
         ddp_init(self, module, detect_anomalous_params, **kwargs)
@@ -114,7 +116,11 @@ def patch_cpu_distributed() -> None:
 
 
 def transformers_too_new() -> bool:
-    """Whether an installed transformers breaks ``import mmpretrain.models``."""
+    """Whether an installed transformers breaks ``import mmpretrain.models``.
+
+    Returns:
+        bool: transformers >= 5 is installed.
+    """
     try:
         version = metadata.version('transformers')
     except metadata.PackageNotFoundError:
@@ -125,7 +131,12 @@ def transformers_too_new() -> bool:
 
 @functools.cache  # each fix runs at most once per process
 def guard_transformers() -> None:
-    """Skip mmpretrain's multimodal models when transformers >= 5."""
+    """Skip mmpretrain's multimodal models when transformers >= 5.
+
+    mmpretrain 1.2's BLIP language model subclasses a transformers class
+    that transformers 5 removed, so ``import mmpretrain.models`` raises
+    ``TypeError``. Must run before anything imports ``mmpretrain.models``.
+    """
     if not transformers_too_new():
         return
     import mmpretrain.utils.dependency as dependency
@@ -133,52 +144,27 @@ def guard_transformers() -> None:
         dependency.WITH_MULTIMODAL = False
         warnings.warn(
             'transformers >= 5 is installed, which mmpretrain 1.2 cannot '
-            'import; mmtwoway disabled mmpretrain\'s multimodal models (BLIP, '
-            'CLIP, ...). Classification is unaffected. To use them, run '
-            '`pip install "transformers<5"`.')
+            'import; mmtwoway_stack_fixes disabled mmpretrain\'s multimodal '
+            'models (BLIP, CLIP, ...). Classification is unaffected. To use '
+            'them, run `pip install "transformers<5"`.')
 
 
 @functools.cache  # each fix runs at most once per process
 def quiet_mmcv_lite() -> None:
-    """Filter mmcv-lite's irrelevant MultiScaleDeformableAttention warning."""
+    """Filter mmcv-lite's warning about a detection op classification never
+    uses (``MultiScaleDeformableAttention``), printed by every tool."""
     warnings.filterwarnings(
         'ignore',
         message='Fail to import ``MultiScaleDeformableAttention``',
         category=UserWarning)
 
 
-@functools.cache  # each fix runs at most once per process
-def clear_checkpoint_errors() -> None:
-    """Local checkpoints load through :func:`read_checkpoint`."""
-    from .checkpoint import install_checkpoint_loader
-    install_checkpoint_loader()
-
-
-@functools.cache  # each fix runs at most once per process
-def strict_inferencer() -> None:
-    """mmpretrain's inferencers load local checkpoints strictly."""
-    from .checkpoint import install_strict_inferencer
-    install_strict_inferencer()
-
-
-def import_mmpretrain_models() -> None:
-    """``import mmpretrain.models`` with a message that says what to do."""
-    try:
-        import mmpretrain.models  # noqa: F401
-    except TypeError as err:  # the transformers >= 5 failure mode
-        raise ImportError(
-            'mmtwoway could not import mmpretrain.models. With transformers '
-            '>= 5 installed this must happen after `import mmtwoway`; '
-            'otherwise run `pip uninstall transformers` or `pip install '
-            f'"transformers<5"`. Original error: {err}') from err
-
-
-def apply_stack_fixes() -> None:
-    """Apply every fix; call before anything imports ``mmpretrain.models``."""
+def apply_all() -> None:
+    """Apply every fix; each runs once, however often this is called."""
     guard_transformers()
     allow_mmengine_checkpoints()
-    patch_cpu_distributed()
+    cpu_distributed()
     quiet_mmcv_lite()
-    clear_checkpoint_errors()
-    import_mmpretrain_models()
-    strict_inferencer()
+
+
+apply_all()

@@ -1,4 +1,5 @@
-"""The stack fixes of mmtwoway.utils.compat, each against the real failure."""
+"""The opt-in stack fixes (mmtwoway_stack_fixes), each against the real
+failure."""
 import os
 import os.path as osp
 import pickle
@@ -12,8 +13,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import mmtwoway  # noqa: F401
-from mmtwoway.utils import compat
+import mmtwoway_stack_fixes as fixes
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -48,16 +48,18 @@ def write_mmengine_checkpoint(path):
 
 
 @pytest.mark.slow
-def test_checkpoint_fixture_fails_only_as_known_without_mmtwoway(tmp_path):
+def test_checkpoint_fixture_fails_only_as_known_without_the_fixes(tmp_path):
     path = tmp_path / 'ckpt.pth'
     write_mmengine_checkpoint(path)
-    # Without mmtwoway, plain mmengine cannot load it under weights_only.
+    # Without the fixes (import mmtwoway included), plain mmengine cannot
+    # load it under weights_only.
     res = run_python(f"""
+        import mmtwoway
         from mmengine.runner.checkpoint import _load_checkpoint
         _load_checkpoint({str(path)!r}, map_location='cpu')
     """)
     # The fixture reproduces the known failure, unless mmengine fixed it;
-    # that mmtwoway loads it is checked below either way.
+    # that the fixes load it is checked below either way.
     if res.returncode != 0:
         assert 'HistoryBuffer' in res.stderr or 'weights_only' in res.stderr
 
@@ -98,12 +100,12 @@ def test_checkpoints_still_cannot_run_code(tmp_path, payload):
 
 def test_restricted_getattr_allows_only_history_buffer_statistics():
     from mmengine.logging.history_buffer import HistoryBuffer
-    assert compat._history_buffer_getattr(HistoryBuffer,
+    assert fixes._history_buffer_getattr(HistoryBuffer,
                                           'mean') is HistoryBuffer.mean
     for obj, name in [(HistoryBuffer, '__init__'), (np, 'load'),
                       (HistoryBuffer, '_statistics_methods')]:
         with pytest.raises(pickle.UnpicklingError):
-            compat._history_buffer_getattr(obj, name)
+            fixes._history_buffer_getattr(obj, name)
 
 
 # ------------------------------------------------- (b) CPU distributed init
@@ -112,7 +114,7 @@ def test_restricted_getattr_allows_only_history_buffer_statistics():
 def test_cpu_distributed_patches_are_installed():
     from mmengine.dist import utils as dist_utils
     from mmengine.model.wrappers import MMDistributedDataParallel
-    assert dist_utils._init_dist_pytorch.func is compat._init_dist_pytorch_cpu
+    assert dist_utils._init_dist_pytorch.func is fixes._init_dist_pytorch_cpu
     assert MMDistributedDataParallel.__init__.__wrapped__ is not None
 
 
@@ -122,7 +124,7 @@ def test_mmengine_init_dist_uses_gloo_without_cuda(tmp_path):
     # mmengine's own init_dist, as Runner calls it, with the NCCL default.
     res = run_python(
         """
-        import mmtwoway, torch
+        import mmtwoway_stack_fixes, torch
         from mmengine.dist import init_dist, get_world_size
         from mmengine.model import MMDistributedDataParallel
         init_dist('pytorch', backend='nccl')
@@ -213,6 +215,19 @@ def test_transformers_5_stand_in_fails_only_as_known(tmp_path):
 
 
 @pytest.mark.slow
+def test_mmtwoway_alone_says_what_to_do_with_transformers_5(tmp_path):
+    make_fake_transformers(tmp_path)
+    res = run_python('import mmtwoway',
+                     env_extra=dict(PYTHONPATH=os.pathsep.join(
+                         [str(tmp_path), os.environ.get('PYTHONPATH', '')])))
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith('ImportError: mmpretrain 1.2 cannot import its '
+                           'models with transformers >= 5'), last
+    assert 'mmtwoway_stack_fixes' in last and 'transformers<5' in last
+
+
+@pytest.mark.slow
 def test_mmtwoway_imports_and_builds_models_with_transformers_5(tmp_path):
     make_fake_transformers(tmp_path)
     res = run_python(
@@ -220,6 +235,7 @@ def test_mmtwoway_imports_and_builds_models_with_transformers_5(tmp_path):
         import warnings
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
+            import mmtwoway_stack_fixes
             import mmtwoway
         from mmpretrain.registry import MODELS
         import torch
@@ -233,7 +249,8 @@ def test_mmtwoway_imports_and_builds_models_with_transformers_5(tmp_path):
         print('ok', tuple(out.shape))
         print(any('transformers<5' in str(w.message) for w in caught))
         """,
-        env_extra=dict(PYTHONPATH=str(tmp_path)))
+        env_extra=dict(PYTHONPATH=os.pathsep.join(
+            [str(tmp_path), os.environ.get('PYTHONPATH', '')])))
     assert res.returncode == 0, res.stderr
     assert 'ok (2, 3)' in res.stdout
     assert res.stdout.strip().endswith('True')  # it says what to do
