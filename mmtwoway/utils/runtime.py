@@ -19,7 +19,9 @@ def adapt_to_machine(cfg: Config) -> Config:
       AMP wrapper requires CUDA), the distributed backend becomes gloo and
       dataloaders do not pin memory;
     * ``persistent_workers`` is switched off for loaders with no workers,
-      where PyTorch rejects it.
+      where PyTorch rejects it;
+    * an optimiser with ``fused=True`` that has no fused kernel for this
+      machine's device becomes the default (foreach) one: the same update.
     """
     cuda = torch.cuda.is_available()
     wrapper = cfg.get('optim_wrapper')
@@ -30,6 +32,7 @@ def adapt_to_machine(cfg: Config) -> Config:
             wrapper.pop(key, None)
         print_log('No CUDA device: training in float32 with OptimWrapper '
                   'instead of AmpOptimWrapper.', logger='current')
+    _drop_unsupported_fused(cfg, 'cuda' if cuda else 'cpu')
     if not cuda:
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg.backend = 'gloo'
@@ -42,6 +45,33 @@ def adapt_to_machine(cfg: Config) -> Config:
         if loader.get('num_workers', 0) == 0:
             loader.persistent_workers = False
     return cfg
+
+
+def _fused_supported(optimizer: str, device: str) -> bool:
+    """Whether ``torch.optim.<optimizer>(fused=True)`` runs on ``device``."""
+    cls = getattr(torch.optim, optimizer, None)
+    if cls is None:
+        return True  # not torch's: let the optimiser itself decide
+    try:
+        cls([torch.zeros(1, device=device, requires_grad=True)], lr=0.1,
+            fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _drop_unsupported_fused(cfg: Config, device: str) -> None:
+    """Remove ``fused=True`` from the optimiser where it cannot run."""
+    wrapper = cfg.get('optim_wrapper')
+    optimizer = wrapper.get('optimizer') if wrapper is not None else None
+    if not optimizer or not optimizer.get('fused'):
+        return
+    name = optimizer.get('type')
+    if isinstance(name, str) and not _fused_supported(name, device):
+        optimizer.pop('fused')
+        print_log(f'torch.optim.{name} has no fused kernel on {device} in '
+                  f'torch {torch.__version__}: using its default '
+                  'implementation (the same update).', logger='current')
 
 
 def use_bf16(cfg: Config) -> Config:
