@@ -192,6 +192,7 @@ def checkpoints(root, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_their_scaler_state(checkpoints):
     bf16 = torch.load(checkpoints['bf16'], weights_only=False)
     fp16 = torch.load(checkpoints['fp16'], weights_only=False)
@@ -199,6 +200,7 @@ def test_checkpoints_hold_their_scaler_state(checkpoints):
     assert fp16['optimizer']['loss_scaler']['scale'] > 0
 
 
+@pytest.mark.slow
 def test_bf16_checkpoint_without_the_hook_cannot_resume_in_fp16(
         root, tmp_path, checkpoints, one_thread):
     # What the hook prevents (so that the test below can fail).
@@ -206,6 +208,7 @@ def test_bf16_checkpoint_without_the_hook_cannot_resume_in_fp16(
         run(root, tmp_path, 'fp16', 2, checkpoints['bf16'], hooks=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('saved,resumed', [('bf16', 'fp16'),
                                            ('fp16', 'bf16'),
                                            ('fp16', 'float32'),

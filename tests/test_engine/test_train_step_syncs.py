@@ -169,6 +169,7 @@ def test_whole_iteration_never_waits(coco_root, tmp_path, precision,
     assert runner.train_loop.iter == ITERS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('precision', ['fp16', 'bf16'])
 def test_recorder_sees_the_scaler_read_and_the_label_copy(
         coco_root, tmp_path, precision, op_recorder, syncing_ops):
