@@ -111,6 +111,12 @@ def record_iterations(coco_root, work_dir, precision, recorder,
     batches = [b for _, b in zip(range(ITERS), loop.dataloader)]
     recorders = []
     model = runner.model
+    # the dtype the first convolution computes in (autocast at work)
+    conv = next(m for m in model.modules()
+                if isinstance(m, torch.nn.Conv2d))
+    runner.conv_dtypes = []
+    conv.register_forward_hook(
+        lambda m, i, out: runner.conv_dtypes.append(out.dtype))
     with ExitStack() as patches:
         overwrite = torch.__future__.get_overwrite_module_params_on_conversion()
         torch.__future__.set_overwrite_module_params_on_conversion(True)
@@ -129,6 +135,9 @@ def record_iterations(coco_root, work_dir, precision, recorder,
                        return_value='cuda'))
         patches.enter_context(
             mock.patch('torch.cuda.is_bf16_supported', return_value=True))
+        patches.enter_context(  # torch.autocast's CUDA check
+            mock.patch('torch.cuda.amp.common.amp_definitely_not_available',
+                       return_value=False))
         patches.enter_context(
             mock.patch.object(torch.Tensor, 'backward',
                               backward_stand_in(list(model.parameters()))))
@@ -154,6 +163,8 @@ def test_whole_iteration_never_waits(coco_root, tmp_path, precision,
                                      op_recorder)
     scaler = runner.optim_wrapper.loss_scaler
     assert scaler.is_enabled() == (precision == 'fp16')
+    assert runner.conv_dtypes == [
+        torch.float16 if precision == 'fp16' else torch.bfloat16] * ITERS
     assert runner.optim_wrapper.optimizer.defaults['fused']
     for rec in recs:
         ops = set(rec.ops)
