@@ -73,7 +73,8 @@ class OpRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         name = str(func.overloadpacket).split('.')[-1]
         leaves = torch.utils._pytree.tree_leaves((args, kwargs))
-        devices = {t.device.type for t in leaves if isinstance(t, torch.Tensor)}
+        devices = {t.device.type for t in leaves
+                   if isinstance(t, torch.Tensor)}
         self.ops.append(name)
         self.calls.append((name, devices))
         if name == '_local_scalar_dense':

@@ -22,7 +22,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.models.data_preprocessors import ColorAugmentDataPreprocessor
 from mmtwoway.testing.synthetic import write_coco_jpegs
-from mmtwoway.utils.runtime import add_check_hooks, use_bf16
+from mmtwoway.utils.runtime import use_bf16
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BATCH, ITERS = 8, 2
@@ -100,7 +100,11 @@ def record_iterations(coco_root, work_dir, precision, recorder,
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     cfg.log_level = 'WARNING'
-    add_check_hooks(cfg)  # what tools/train.py adds
+    # The check hooks tools/train.py runs with, unless the config has them.
+    present = {h['type'] for h in cfg.get('custom_hooks') or []}
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+        dict(type=name) for name in ('TrainSettingsHook', 'NonFiniteLossHook')
+        if name not in present]
     if precision == 'bf16':
         use_bf16(cfg)
     if before_fix:
@@ -118,11 +122,11 @@ def record_iterations(coco_root, work_dir, precision, recorder,
     conv.register_forward_hook(
         lambda m, i, out: runner.conv_dtypes.append(out.dtype))
     with ExitStack() as patches:
-        overwrite = torch.__future__.get_overwrite_module_params_on_conversion()
-        torch.__future__.set_overwrite_module_params_on_conversion(True)
+        future = torch.__future__
         patches.callback(
-            torch.__future__.set_overwrite_module_params_on_conversion,
-            overwrite)
+            future.set_overwrite_module_params_on_conversion,
+            future.get_overwrite_module_params_on_conversion())
+        future.set_overwrite_module_params_on_conversion(True)
         patches.enter_context(FakeTensorMode(allow_non_fake_inputs=True))
         model.to('cuda')  # fake: parameters and buffers become fake CUDA
         # The device queries of mmengine and torch, answered as on a GPU
@@ -149,6 +153,8 @@ def record_iterations(coco_root, work_dir, precision, recorder,
             with recorder(answer_reads=True) as rec:
                 loop.run_iter(idx, batch)
             recorders.append(rec)
+            rec.label_devices = {s.gt_label.device.type
+                                 for s in batch['data_samples']}
     return runner, recorders
 
 
@@ -176,7 +182,7 @@ def test_whole_iteration_never_waits(coco_root, tmp_path, precision,
         assert syncs(rec, syncing_ops) == [], rec.reads
         assert rec.reads == []
         assert rec.blocking_copies == []
-    # the labels reached the device (for the head's targets)
+        assert rec.label_devices == {'cuda'}  # for the head's targets
     assert runner.train_loop.iter == ITERS
 
 
