@@ -7,9 +7,11 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(ROOT, 'tools', 'benchmark')
@@ -190,3 +192,32 @@ def test_python3_is_used_where_there_is_no_python(tmp_path):
                          text=True, timeout=60)
     assert res.returncode == 2, res.stdout + res.stderr
     assert 'python3 was run' in (tmp_path / 'out' / 'imports.txt').read_text()
+
+
+def test_sync_window_counts_every_sync_warning_of_a_step():
+    """What the sync_debug section counts on a GPU: CUDA's sync warnings
+    raised inside a step, repeats included, under a library's 'ignore'."""
+    from types import SimpleNamespace
+    window = sec._SyncWindow(steps=2, cuda=False)
+    runner = SimpleNamespace(iter=0, cfg=Config(dict(default_hooks=dict(
+        logger=dict(interval=2)))))
+    other = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        warnings.showwarning = lambda *a, **k: other.append(a[0])
+        for it in range(3):
+            runner.iter = it
+            window.start(runner)
+            for _ in range(it + 1):  # the same line, warned it + 1 times
+                warnings.warn('called a synchronizing CUDA operation')
+            warnings.warn('something else')
+            window.stop(runner)
+    assert window.per_step == [1, 2]  # the third step is past `steps`
+    assert window.log_steps == [False, True]  # logger interval 2
+    assert all('test_gpu_check.py' in w for w in window.where)
+    # other warnings go to the handler in place; after `steps` steps the
+    # window is closed and all do (its 'always' filter stays until the
+    # caller's catch_warnings restores the filters, as sync_steps does)
+    sync = 'called a synchronizing CUDA operation'
+    assert [str(m) for m in other] == ['something else'] * 2 + [sync] * 3 \
+        + ['something else']

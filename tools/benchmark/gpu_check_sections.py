@@ -182,34 +182,51 @@ def runner_gpu_decode(ctx: Context) -> str:
     return f'{row["images_per_s"]:.1f} images/s'
 
 
-class _SyncWindow(Hook):
-    """Turns CUDA's sync debug mode on for each training iteration (its
-    ``before_train_iter`` first, its partner's ``after_train_iter`` last)
-    and counts the warnings each iteration raised."""
+class _SyncWindow:
+    """Turns CUDA's sync debug mode on for each training iteration (from
+    the first ``before_train_iter`` hook to the last ``after_train_iter``)
+    and counts the sync warnings each iteration raised.
 
-    def __init__(self, caught: list, steps: int, cuda: bool) -> None:
-        self.caught, self.steps, self.cuda = caught, steps, cuda
+    The warnings are taken from ``warnings.showwarning`` with the filter
+    'always' set anew each iteration, so that neither a filter nor a
+    handler installed by the libraries merges repeated warnings.
+    """
+
+    def __init__(self, steps: int, cuda: bool) -> None:
+        self.steps, self.cuda = steps, cuda
         self.per_step: List[int] = []
         self.log_steps: List[bool] = []
-        self._mark = None
+        self.where: List[str] = []
+        self._count = None
+        self._shown = None
+
+    def _show(self, message, category, filename, lineno, file=None,
+              line=None) -> None:
+        if 'synchroniz' in str(message):
+            self._count += 1
+            self.where.append(f'{osp.relpath(filename, ROOT)}:{lineno}: '
+                              f'{str(message).splitlines()[0][:120]}')
+        else:
+            self._shown(message, category, filename, lineno, file, line)
 
     def start(self, runner) -> None:
         if len(self.per_step) < self.steps:
-            self._mark = len(self.caught)
+            self._count, self._shown = 0, warnings.showwarning
+            warnings.showwarning = self._show
+            warnings.simplefilter('always')
             if self.cuda:
                 torch.cuda.set_sync_debug_mode('warn')
 
     def stop(self, runner) -> None:
-        if self._mark is None:
+        if self._count is None:
             return
         if self.cuda:
             torch.cuda.set_sync_debug_mode('default')
-        self.per_step.append(sum(
-            'synchroniz' in str(w.message)
-            for w in self.caught[self._mark:]))
+        warnings.showwarning = self._shown
+        self.per_step.append(self._count)
         interval = runner.cfg.default_hooks.logger.interval
         self.log_steps.append((runner.iter + 1) % interval == 0)
-        self._mark = None
+        self._count = None
 
 
 class _Start(Hook):
@@ -240,9 +257,8 @@ def sync_steps(ctx: Context, precision: str, steps: int) -> Dict:
     cfg = coco_config(ctx, f'sync_{precision}',
                       math.ceil(steps / per_epoch), precision=precision,
                       validate=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        window = _SyncWindow(caught, steps, cuda)
+    window = _SyncWindow(steps, cuda)
+    with warnings.catch_warnings():  # restores the filters and handler
         run = Runner.from_cfg(cfg)
         run.register_hook(_Start(window))
         run.register_hook(_Stop(window))
@@ -251,9 +267,7 @@ def sync_steps(ctx: Context, precision: str, steps: int) -> Dict:
         finally:
             if cuda:
                 torch.cuda.set_sync_debug_mode('default')
-    examples = sorted({f'{osp.relpath(w.filename, ROOT)}:{w.lineno}: '
-                       f'{str(w.message).splitlines()[0][:120]}'
-                       for w in caught if 'synchroniz' in str(w.message)})
+    examples = sorted(set(window.where))
     between = [n for n, log in zip(window.per_step, window.log_steps)
                if not log]
     return dict(steps=len(window.per_step), checked=cuda,
