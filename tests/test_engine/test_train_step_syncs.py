@@ -205,3 +205,37 @@ def test_recorder_sees_the_scaler_read_and_the_label_copy(
             assert syncs(rec, syncing_ops) == ['_local_scalar_dense']
         else:
             assert rec.reads == [] and syncs(rec, syncing_ops) == []
+
+
+def test_labels_and_scores_go_up_pinned_in_one_copy_each(fake_cuda,
+                                                         op_recorder):
+    from mmpretrain.structures import DataSample
+    labels = ([0], [1, 2], [4], [])
+    scores = torch.rand(4, 5)
+    samples = [DataSample().set_gt_label(lbl).set_gt_score(s)
+               for lbl, s in zip(labels, scores)]
+    pre = ColorAugmentDataPreprocessor(num_classes=5, seed=0).to('cuda')
+    rec = op_recorder()
+    with rec:
+        pre(dict(inputs=torch.zeros(4, 3, 8, 8, dtype=torch.uint8),
+                 data_samples=samples), training=True)
+    assert rec.blocking_copies == []
+    # three uploads: the images, the labels and the scores (not 8)
+    uploads = [n for n, devices in rec.calls
+               if n == '_to_copy' and devices == {'cpu'}]
+    assert len(uploads) == 3, rec.calls
+    for sample, lbl in zip(samples, labels):
+        assert sample.gt_label.device.type == 'cuda'
+        assert sample.gt_label.shape == (len(lbl), )
+        assert sample.gt_score.device.type == 'cuda'
+        assert sample.gt_score.shape == (5, )
+
+
+def test_labels_stay_where_they_are_on_the_cpu():
+    from mmpretrain.structures import DataSample
+    samples = [DataSample().set_gt_label([1, 3]),
+               DataSample().set_gt_label([0])]
+    before = [s.gt_label for s in samples]
+    ColorAugmentDataPreprocessor(num_classes=5, seed=0).labels_to_device(
+        samples)
+    assert all(s.gt_label is b for s, b in zip(samples, before))
