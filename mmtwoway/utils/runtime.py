@@ -79,10 +79,12 @@ def use_bf16(cfg: Config) -> Config:
 
     bfloat16 has float32's exponent range, so gradients need no scaling.
     mmengine's ``AmpOptimWrapper`` builds a dynamic ``GradScaler`` even for
-    bfloat16, whose ``step`` reads an inf/NaN flag on the host every
-    iteration; a disabled scaler steps the optimiser directly. The cost:
-    bfloat16 keeps 8 bits of mantissa (fp16: 11), and an overflowing step
-    is no longer skipped.
+    bfloat16 (whose ``step`` reads an inf/NaN flag on the host every
+    iteration unless the optimiser is fused); a disabled scaler steps the
+    optimiser directly. The cost: bfloat16 keeps 8 bits of mantissa
+    (fp16: 11), and no scaler skips an overflowing step: there
+    ``NonFiniteLossHook`` zeroes its gradients on the device and stops the
+    run at its next read (docs/gpu.md).
 
     Args:
         cfg (Config): A config with an ``optim_wrapper``.
