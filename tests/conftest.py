@@ -1,4 +1,6 @@
 """Fixtures shared by the test modules."""
+import traceback
+
 import pytest
 import torch
 
@@ -48,22 +50,47 @@ class OpRecorder(TorchDispatchMode):
 
     ``ops`` holds the op names in order, ``calls`` the pairs (name, device
     types of its tensor arguments), ``host_copies`` counts the copies from
-    a GPU to the CPU. Entered inside ``fake_cuda`` it sees
-    the ops before the fake mode runs them, the failing one included.
+    a GPU to the CPU and ``blocking_copies`` lists (``file:line`` of the
+    Python caller) the copies from the CPU to a GPU made without
+    ``non_blocking=True``: on CUDA such a copy is followed by a stream
+    synchronise (``memcpy_and_sync``), a host wait. Entered inside
+    ``fake_cuda`` it sees the ops before the fake mode runs them, the
+    failing one included.
+
+    Args:
+        answer_reads (bool): Answer a host read of a scalar
+            (``_local_scalar_dense``, what ``.item()`` runs) with zero
+            instead of passing it on, where the fake mode would raise, so a
+            whole step runs to its end; each read is listed in ``reads``
+            (``file:line``) and counted among ``ops`` as a syncing op.
     """
 
-    def __init__(self):
+    def __init__(self, answer_reads: bool = False):
         super().__init__()
         self.ops = []
         self.calls = []
+        self.answer_reads = answer_reads
+        self.reads = []
+        self.blocking_copies = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         name = str(func.overloadpacket).split('.')[-1]
-        leaves = torch.utils._pytree.tree_leaves((args, kwargs or {}))
-        devices = {t.device.type for t in leaves if isinstance(t, torch.Tensor)}
+        leaves = torch.utils._pytree.tree_leaves((args, kwargs))
+        devices = {t.device.type for t in leaves
+                   if isinstance(t, torch.Tensor)}
         self.ops.append(name)
         self.calls.append((name, devices))
-        out = func(*args, **(kwargs or {}))
+        if name == '_local_scalar_dense':
+            self.reads.append(_caller())
+            if self.answer_reads:
+                dtype = args[0].dtype
+                return (False if dtype == torch.bool else
+                        0 if not dtype.is_floating_point else 0.)
+        if name in ('_to_copy', 'copy_') and \
+                self._is_blocking_upload(name, args, kwargs):
+            self.blocking_copies.append(_caller())
+        out = func(*args, **kwargs)
         if name in ('_to_copy', 'copy_') and 'cuda' in devices and all(
                 t.device.type == 'cpu'
                 for t in torch.utils._pytree.tree_leaves(out)
@@ -71,7 +98,35 @@ class OpRecorder(TorchDispatchMode):
             self.host_copies += 1
         return out
 
+    @staticmethod
+    def _is_blocking_upload(name, args, kwargs) -> bool:
+        """A CPU -> CUDA copy without ``non_blocking=True``."""
+        if name == '_to_copy':
+            src, device = args[0], kwargs.get('device')
+            non_blocking = kwargs.get('non_blocking', False)
+            dst_cuda = device is not None and torch.device(device).type == \
+                'cuda'
+        else:  # copy_(self, src, non_blocking=False)
+            dst, src = args[0], args[1]
+            non_blocking = (args[2] if len(args) > 2 else
+                            kwargs.get('non_blocking', False))
+            dst_cuda = dst.device.type == 'cuda'
+        return (isinstance(src, torch.Tensor) and src.device.type == 'cpu'
+                and dst_cuda and not non_blocking)
+
     host_copies = 0  # device-to-host copies seen
+
+
+def _caller() -> str:
+    """``file:line`` of the innermost Python frame outside torch's
+    dispatch machinery and this file: the code that asked for the op."""
+    skip = ('conftest.py', '_python_dispatch.py', 'fake_tensor.py',
+            '_tensor.py', 'contextlib.py', '_compile.py', '_ops.py',
+            '_stats.py', 'eval_frame.py')
+    for frame in reversed(traceback.extract_stack()[:-1]):
+        if not frame.filename.endswith(skip):
+            return f'{frame.filename}:{frame.lineno}'
+    return '?'
 
 
 # Ops that read a tensor's values on the host (or size their output by

@@ -96,7 +96,7 @@ def check_protocol(cfg, name):
     assert opt.type == 'AmpOptimWrapper', name
     assert opt.optimizer == dict(
         type='SGD', lr=0.001, momentum=0.9, weight_decay=1e-4,
-        nesterov=True), name
+        nesterov=True, fused=True), name
     assert opt.paramwise_cfg.custom_keys == {'head': dict(lr_mult=10.0)}
     sched = cfg.param_scheduler
     assert sched.type == 'CosineAnnealingLR' and sched.convert_to_iter_based

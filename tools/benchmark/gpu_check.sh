@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# GPU speed check of mmtwoway: loss fwd+bwd, ResNet-50 step overhead,
-# training throughput end to end (Runner with CPU and with GPU JPEG
-# decoding, 16 workers) against the model-only step rate, a plain loop and
-# a plain loop fed by the authors' torchvision pipeline, peak memory
-# (tools/benchmark/gpu_check.py), plus the device path: COCO training with
-# validation and a VOC validation with difficult labels through the Runner.
-# Each section's results are written as soon as it ends. Meant to take 5-6
-# minutes on one H100/H200 (the Python part is stopped at 7), no network.
+# GPU check of mmtwoway (tools/benchmark/gpu_check.py; docs/gpu.md): loss
+# fwd+bwd, ResNet-50 step overhead, training throughput end to end (Runner
+# in fp16 and --bf16, with CPU and with GPU JPEG decoding, 16 workers, the
+# check hooks of tools/train.py) against the model-only step rate and plain
+# loops, host syncs per step (CUDA's sync debug mode), tools/dist_train.sh
+# over NCCL, COCO and VOC validation. Each section runs isolated: a failure
+# is written with its traceback and the next section runs; the results are
+# written as each section ends. Within 8 minutes on one H100 (no section
+# starts after 450 s; the Python part is stopped at 470 s), no network.
 #
 #   bash tools/benchmark/gpu_check.sh            # on the GPU machine
 #   bash tools/benchmark/gpu_check.sh --smoke    # tiny sizes, any machine
@@ -19,11 +20,13 @@
 #           --no-index only when an import fails; default the first of
 #           .whl, shared/device-wheels, ../shared/device-wheels and
 #           work_dirs/device-wheels that holds them
-#   PYTHON  interpreter; default python
+#   PYTHON  interpreter; default python, or python3 where there is no python
 # Extra arguments go to gpu_check.py (e.g. --smoke, --threads 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python}
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=$(command -v python || command -v python3 || echo python3)
+fi
 OUT=${OUT:-work_dirs/gpu_check}
 
 # What the check imports, each with the pip package that provides it.
@@ -77,6 +80,6 @@ if ! check_imports >"$OUT/imports.txt" 2>&1; then
         exit 2
     fi
 fi
-timeout 420 "$PYTHON" tools/benchmark/gpu_check.py \
+timeout 470 "$PYTHON" tools/benchmark/gpu_check.py \
     --json "$OUT/gpu_check.json" --md "$OUT/gpu_check.md" "$@" \
     2>&1 | tee "$OUT/gpu_check.log"

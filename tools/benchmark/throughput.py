@@ -134,7 +134,8 @@ def plain_parts(cfg: Config, device: torch.device, loader: bool = True):
         lr=opt_cfg.lr,
         momentum=opt_cfg.momentum,
         weight_decay=opt_cfg.weight_decay,
-        nesterov=opt_cfg.nesterov)
+        nesterov=opt_cfg.nesterov,
+        fused=opt_cfg.get('fused'))  # the config's kernel, as the Runner
     return model, loader, optimizer
 
 

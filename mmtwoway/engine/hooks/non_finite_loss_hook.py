@@ -14,8 +14,9 @@ step must not wait (the loss itself is sync-free, see ``TwoWayLoss``). So:
   step; the run stops at once, before ``backward`` / ``step``.
 * **on a GPU** the checks stay on the device: a flag records the first
   iteration whose loss (or gradient) is non-finite, and a non-finite
-  gradient is zeroed before the step (without AMP; with AMP the loss
-  scaler skips such steps itself), so the weights stay finite. The flag is
+  gradient is zeroed before the step (without an enabled loss scaler:
+  float32, or ``--bf16``'s disabled one; an enabled fp16 scaler skips such
+  steps itself), so the weights stay finite. The flag is
   read every ``interval`` iterations (by default the logger's, which reads
   the loss on the host anyway), at the end of every epoch and before every
   checkpoint, and the run stops there, naming the first bad iteration.
@@ -27,6 +28,11 @@ step must not wait (the loss itself is sync-free, see ``TwoWayLoss``). So:
 BatchNorm's running statistics are updated by the forward pass itself, so
 the bad batch may leave non-finite values there; the stopped run saves no
 checkpoint, and ``--resume`` continues from the last good one.
+
+A checkpoint resumes under either precision: a ``--bf16`` run saves its
+disabled scaler's state as ``{}``, which an fp16 scaler cannot load; the
+hook drops it before the Runner loads the optimiser, and the fp16 scale
+starts from its initial value (logged).
 """
 import logging
 from collections import deque
@@ -89,6 +95,21 @@ def _inf_norm(tensors: List[torch.Tensor]) -> torch.Tensor:
     ]).amax()
 
 
+def _enabled_scaler(wrapper: Any) -> Optional[Any]:
+    """The wrapper's loss scaler if it scales (skips bad steps), else None.
+
+    ``--bf16`` builds ``AmpOptimWrapper`` with a disabled ``GradScaler``,
+    whose ``step`` calls the optimiser whatever the gradients hold.
+    """
+    scaler = getattr(wrapper, 'loss_scaler', None)
+    if scaler is None:
+        return None
+    is_enabled = getattr(scaler, 'is_enabled', None)
+    if callable(is_enabled) and not is_enabled():
+        return None
+    return scaler
+
+
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
     """Stop training when the loss or a gradient becomes NaN or infinite.
@@ -136,6 +157,7 @@ class NonFiniteLossHook(Hook):
         self._skips: Optional[torch.Tensor] = None
         self._first_skip: Optional[torch.Tensor] = None
         self._deferred = False
+        self._unscaled_amp = False
 
     # ------------------------------------------------------------ set-up
 
@@ -156,14 +178,56 @@ class NonFiniteLossHook(Hook):
             list(wrapper.optim_wrappers.values()) if isinstance(
                 wrapper, OptimWrapperDict) else [wrapper])
         self._scalers = []
+        # AMP wrappers whose scaler is disabled (--bf16), for the message.
+        self._unscaled_amp = any(
+            getattr(w, 'loss_scaler', None) is not None
+            and _enabled_scaler(w) is None for w in wrappers)
         for each in wrappers:
-            scaler = getattr(each, 'loss_scaler', None)
+            scaler = _enabled_scaler(each)
             if scaler is not None:
-                # AMP: the scaler skips steps with non-finite gradients.
+                # fp16 AMP: the scaler skips steps with non-finite gradients.
                 self._scalers.append(scaler)
             else:
+                # float32, or bf16 with a disabled scaler (which steps the
+                # optimiser whatever the gradients hold): the guard.
                 self._handles.append(
                     each.optimizer.register_step_pre_hook(self._before_step))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Let a checkpoint of the other precision resume.
+
+        Runs before the Runner loads ``checkpoint['optimizer']``. A
+        ``--bf16`` checkpoint holds its disabled scaler's state ``{}``,
+        which ``GradScaler.load_state_dict`` of an enabled (fp16) scaler
+        rejects; it is removed, and the fp16 scale starts again from its
+        initial value. (An fp16 scaler state is ignored by a disabled
+        scaler, and by a plain ``OptimWrapper``'s optimiser.)
+        """
+        state = checkpoint.get('optimizer') if isinstance(checkpoint,
+                                                          dict) else None
+        wrapper = getattr(runner, 'optim_wrapper', None)
+        if not isinstance(state, dict) or wrapper is None:
+            return
+        if isinstance(wrapper, OptimWrapperDict):
+            pairs = [(state.get(k), w)
+                     for k, w in wrapper.optim_wrappers.items()]
+        elif isinstance(wrapper, dict):  # the Runner builds it later
+            return
+        else:
+            pairs = [(state, wrapper)]
+        for each_state, each in pairs:
+            if not isinstance(each_state, dict) or \
+                    each_state.get('loss_scaler', None) != {}:
+                continue
+            scaler = _enabled_scaler(each)
+            if scaler is None:
+                continue
+            del each_state['loss_scaler']
+            print_log(
+                'NonFiniteLossHook: the checkpoint was trained without a '
+                'loss scaler (--bf16); resuming with fp16 loss scaling from '
+                f'the initial scale {scaler.get_scale():g}.',
+                logger='current', level=logging.WARNING)
 
     def after_train(self, runner) -> None:
         """Read the flags a last time and remove the model hooks."""
@@ -352,8 +416,12 @@ class NonFiniteLossHook(Hook):
             message += ('The AMP loss scaler kept that step out of the '
                         'weights. ')
         elif self._deferred:
-            message += ('No non-finite value reached the weights (steps '
-                        'with a non-finite gradient had it zeroed). ')
+            unscaled = (' (mixed precision without a loss scaler, e.g. '
+                        '--bf16: nothing else skips such steps)'
+                        if self._unscaled_amp else '')
+            message += ('No non-finite value reached the weights: steps '
+                        'with a non-finite gradient had it zeroed by this '
+                        f'hook{unscaled}. ')
         else:
             message += ('Training stopped before the optimiser step, so the '
                         'weights hold no non-finite value. ')

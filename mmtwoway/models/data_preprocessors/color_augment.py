@@ -23,6 +23,11 @@ Lighting then adds ``eigvec @ (alpha * eigval)`` per image, ``alpha ~
 N(0, alphastd)`` per component, without clipping, as the authors' code adds
 it to its float tensor. The authors' PIL pipeline rounds to uint8 after each
 jitter step; here the values stay float (a difference below one grey level).
+
+Labels too reach the device without a wait: mmpretrain's
+``ClsDataPreprocessor`` copies the batch's labels with a blocking
+``.to(device)`` (a copy, then a stream synchronise); here they go first, in
+one pinned non-blocking copy per field (:meth:`labels_to_device`).
 """
 from numbers import Number
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -33,6 +38,7 @@ from mmengine.dist import get_rank
 from mmengine.model import stack_batch
 from mmpretrain.models import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
 
 # Pillow's "L" conversion (ITU-R 601-2 luma), in RGB order.
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -219,6 +225,35 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
             out['order'] = out['order'].long()
         return out
 
+    def labels_to_device(self, data_samples: Optional[Sequence]) -> None:
+        """Put the samples' ``gt_label`` / ``gt_score`` on the device.
+
+        One copy per field for the whole batch, from pinned memory and
+        ``non_blocking``, so the host queues on without waiting for the GPU
+        (the parent's ``batch_label.to(device)`` is a blocking copy). The
+        parent then finds the labels on the device and copies nothing.
+
+        Args:
+            data_samples (Sequence[DataSample], optional): The batch's
+                samples; changed in place.
+        """
+        if self.device.type == 'cpu' or not data_samples or \
+                not isinstance(data_samples[0], DataSample):
+            return
+        for key in ('gt_label', 'gt_score'):
+            values = [sample.get(key) for sample in data_samples]
+            if not all(isinstance(v, torch.Tensor) and v.device.type == 'cpu'
+                       for v in values):
+                continue
+            flat = torch.cat([v.reshape(-1) for v in values])
+            if self.device.type == 'cuda' and torch.cuda.is_available():
+                flat = flat.pin_memory()
+            flat = flat.to(self.device, non_blocking=True)
+            parts = flat.split([v.numel() for v in values])
+            for sample, value, part in zip(data_samples, values, parts):
+                sample.set_field(part.view(value.shape), key,
+                                 dtype=torch.Tensor)
+
     def color_augment(self,
                       x: torch.Tensor,
                       params: Dict[str, torch.Tensor],
@@ -289,4 +324,5 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
                                    inplace)
         if self.normalize:
             x = (x - self.mean).div_(self.std)
+        self.labels_to_device(data.get('data_samples'))
         return super().forward(dict(data, inputs=x), training)
