@@ -12,7 +12,8 @@ import mmtwoway  # noqa: F401  (stack fixes + registration, before mmengine)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmtwoway.engine.hooks import NonFiniteLossError, TrainSettingsError
+from mmtwoway.engine.hooks import (NonFiniteLossError, TrainSettingsError,
+                                   check_runner, check_work_dir)
 from mmtwoway.utils.checkpoint import CheckpointError, resume_hint
 from mmtwoway.utils.runtime import add_check_hooks, adapt_to_machine, use_bf16
 
@@ -94,8 +95,13 @@ def main() -> None:
     cfg = merge_args(Config.fromfile(args.config), args)
     adapt_to_machine(cfg)
     add_check_hooks(cfg)
+    try:
+        check_work_dir(cfg.work_dir, cfg.resume)
+    except TrainSettingsError as err:
+        sys.exit(f'train.py: error: {err}')
     runner = Runner.from_cfg(cfg)
     try:
+        check_runner(runner)  # before mmengine builds the schedulers
         runner.train()
     except CheckpointError as err:
         # The message names the file; a failed resume also names the

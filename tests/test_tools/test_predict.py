@@ -70,7 +70,7 @@ def test_predict_a_folder_to_json_and_csv(run, cal_file, tmp_path):
     assert len(rows) == len(preds) + 1
     for row, pred in zip(rows[1:], preds):
         assert row[0] == pred['image']
-        assert row[1] == ';'.join(pred['labels'])
+        assert row[1] == '|'.join(pred['labels'])
         assert [float(v) for v in row[2:]] == pytest.approx(
             pred['scores'], rel=1e-5, abs=1e-6)
 
