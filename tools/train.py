@@ -101,7 +101,13 @@ def main() -> None:
         sys.exit(f'train.py: error: {err}')
     runner = Runner.from_cfg(cfg)
     try:
-        check_runner(runner)  # before mmengine builds the schedulers
+        # Datasets, classes and batch settings, before mmengine builds the
+        # schedulers (where an epoch without an iteration fails its way).
+        check_runner(runner)
+    except (FileNotFoundError, ValueError) as err:
+        runner.logger.error(str(err))
+        sys.exit(f'train.py: error: {err}')
+    try:
         runner.train()
     except CheckpointError as err:
         # The message names the file; a failed resume also names the

@@ -232,11 +232,12 @@ def check_classes(runner) -> None:
             :func:`check_same_classes`.
     """
     train_set = runner.train_dataloader.dataset
-    check_num_classes(runner.model, train_set, 'training')
-    val_loop = runner.val_loop
-    val_loader = getattr(val_loop, 'dataloader', None)
+    # The splits first: a class missing from one split also changes its
+    # class count, and the split message says why.
+    val_loader = getattr(runner.val_loop, 'dataloader', None)
     if val_loader is not None:
         check_same_classes(train_set, val_loader.dataset)
+    check_num_classes(runner.model, train_set, 'training')
 
 
 def check_runner(runner) -> None:
