@@ -373,3 +373,14 @@ def test_linear_probe_and_ablation_dry_runs(tmp_path):
     status, _, stderr = tool(osp.join(TOOLS, 'linear_probe.py'),
                              '--no-such-option')
     assert status == 2
+
+
+def test_plot_ap_exit_status(tmp_path):
+    status, _, stderr = tool(osp.join(TOOLS, 'analysis', 'plot_ap.py'),
+                             tmp_path / 'results.pkl')
+    assert status == 2 and '--out' in stderr
+    status, _, stderr = tool(osp.join(TOOLS, 'analysis', 'plot_ap.py'),
+                             tmp_path / 'results.pkl', '--out',
+                             tmp_path / 'ap.png')
+    assert status == 1
+    assert 'results.pkl' in one_error_line(stderr, 'plot_ap.py')
