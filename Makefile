@@ -17,8 +17,11 @@ $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/
 	$(BIN)/python -m pip install -q -e '.[tests,deploy]'
 	touch $(STAMP)
 
+# A rerun starts afresh: train.py refuses a work dir with another run's
+# checkpoints.
 demo: $(STAMP)
 	$(BIN)/python tools/misc/make_demo_data.py data/demo
+	rm -rf work_dirs/twoway_demo
 	$(BIN)/python tools/train.py configs/twoway_demo.py --work-dir work_dirs/twoway_demo
 
 test: $(STAMP)

@@ -39,7 +39,6 @@ from mmtwoway.structures import (batch_dicts, batch_scores, check_class_names,
                                  metric_target, relative_labels,
                                  save_calibration, threshold_labels,
                                  topk_labels)
-from mmtwoway.utils.runtime import adapt_to_machine
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -175,13 +174,22 @@ def main(argv: Sequence[str] = None) -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    adapt_to_machine(cfg)
+    # Only what the dataloader needs on this machine (no training here, so
+    # none of train.py's notes about the optimizer).
+    loader_cfg = cfg.get(f'{args.split}_dataloader')
+    if not loader_cfg:
+        raise ValueError(f'{args.config} has no {args.split}_dataloader to '
+                         'calibrate on; choose another --split.')
+    if not torch.cuda.is_available():
+        loader_cfg.pin_memory = False
+    if loader_cfg.get('num_workers', 0) == 0:
+        loader_cfg.persistent_workers = False
     out = args.out or osp.splitext(args.checkpoint)[0] + '.calibration.json'
     # Scores are what is calibrated: the head's current decision (perhaps
     # a calibration file not written yet) plays no part.
     model = load_model(cfg, args.checkpoint, args.device, calibration=False)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    loader = Runner.build_dataloader(cfg[f'{args.split}_dataloader'])
+    loader = Runner.build_dataloader(loader_cfg)
     classes = loader.dataset.metainfo.get('classes')
     check_class_names(
         getattr(model, '_dataset_meta', {}).get('classes'), classes,

@@ -133,8 +133,11 @@ def overrides(key: str, args: argparse.Namespace) -> List[str]:
 def train_command(key: str, args: argparse.Namespace) -> List[str]:
     """The tools/train.py (or dist_train.sh) command of one probe."""
     config = probe_config(key)
-    tail = ['--work-dir', osp.join(args.work_dir, key), '--cfg-options'
-            ] + overrides(key, args)
+    work_dir = osp.join(args.work_dir, key)
+    tail = ['--work-dir', work_dir, '--cfg-options'] + overrides(key, args)
+    # An interrupted probe continues (train.py refuses a used work dir).
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        tail.insert(0, '--resume')
     if args.gpus > 1:
         return ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config,
                 str(args.gpus)] + tail

@@ -7,23 +7,28 @@
 
 Prints one line per image, ``path: label (score), ...`` (scores are the
 head's logits), and writes every image's labels and class scores to
-``--out`` as JSON or CSV (chosen by the extension). Folders are searched
-recursively for image files. Labels come from the model's decision: the
-calibration file given by ``--thresholds`` (written by
-``tools/calibrate.py``), else the config's ``model.head.calibration``/``thr``,
-else top-k, which the tool then says is uncalibrated.
+``--out`` as JSON or CSV (chosen by the extension; the CSV's ``labels``
+cell joins names with ``|``, as the training CSVs do). Folders are searched
+recursively for the image files the decoder reads (``IMAGE_EXTENSIONS``).
+Labels come from the model's decision: the calibration file given by
+``--thresholds`` (written by ``tools/calibrate.py``), else the config's
+``model.head.calibration``/``thr``, else top-k, which the tool then says
+is uncalibrated.
 
-The images run through mmpretrain's ``ImageClassificationInferencer`` with
-the config's test pipeline. An image that cannot be read (empty, truncated,
-not an image) is skipped: the others are predicted and written, a warning
-on stderr lists the skipped files with the reason, and the exit status is
-3 (``EXIT_UNREADABLE``), so that scripts notice. When no image can be
-read, it is an error (status 1). A missing file is an error at the start. With
-``--onnx`` (a model from ``tools/deployment/export_onnx.py``) they run
-through onnxruntime instead, after the same pipeline (recorded in the
-model's metadata), and the labels are the graph's ``labels`` output (its
-calibrated rule) unless ``--thresholds`` or ``--topk`` is given; the output
-has the same format.
+The images run through the config's test pipeline; images that come out of
+it in different sizes (a pipeline without a fixed-size crop) are batched by
+size. With ``--onnx`` (a model from ``tools/deployment/export_onnx.py``)
+they run through onnxruntime instead, after the same pipeline (recorded in
+the model's metadata), and the labels are the graph's ``labels`` output
+(its calibrated rule) unless ``--thresholds`` or ``--topk`` is given; the
+output has the same format.
+
+Exit status, on both paths: 0 when every image was predicted; 3
+(``EXIT_UNREADABLE``) when some could not be read (empty, truncated, not an
+image): the others are predicted and written, and a warning on stderr lists
+the skipped files with the reason; 1 on an error (a missing file, a
+checkpoint that does not fit, no readable image at all); 2 on a usage
+error.
 """
 import argparse
 import csv
@@ -36,14 +41,17 @@ from typing import Dict, List, Optional, Sequence
 import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
 import mmtwoway  # noqa: F401  (registers the modules)
 from mmtwoway.apis import model_classes, predict_readable
+from mmtwoway.datasets.csv_dataset import SEPARATOR
 from mmtwoway.apis.cli import (add_model_arguments, describe_decision,
                                model_from_args, run_tool)
 
 # Exit status when some images could not be read (the rest were written).
 EXIT_UNREADABLE = 3
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp', '.ppm', '.pgm')
+# What the decoder (OpenCV through mmcv) reads, as folder scans find it.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.bmp',
+                    '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm',
+                    '.pbm')
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -130,7 +138,7 @@ def write(out: str, results: List[Dict], classes: List[str],
         writer = csv.writer(f)
         writer.writerow(['image', 'labels'] + list(classes))
         for r in results:
-            writer.writerow([r['image'], ';'.join(r['labels'])] +
+            writer.writerow([r['image'], SEPARATOR.join(r['labels'])] +
                             [f'{s:.6g}' for s in r['scores']])
 
 
@@ -167,7 +175,8 @@ def main(argv: Sequence[str] = None) -> Optional[int]:
               f'{rule.k} classes, not a calibrated decision. Run '
               f'tools/calibrate.py and pass --thresholds FILE (or {where}).')
     if args.onnx:
-        results, unreadable = runner.predict(images, args.batch_size), []
+        results, unreadable = runner.predict_readable(images,
+                                                      args.batch_size)
     else:
         results, unreadable = predict_readable(model, images,
                                                args.batch_size)

@@ -12,7 +12,8 @@ import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmtwoway.engine.hooks import NonFiniteLossError, TrainSettingsError
+from mmtwoway.engine.hooks import (NonFiniteLossError, TrainSettingsError,
+                                   check_runner, check_work_dir)
 from mmtwoway.utils.checkpoint import (CheckpointError, checkpoints_of,
                                        resume_hint, unreadable_checkpoint)
 from mmtwoway.utils.runtime import adapt_to_machine, use_bf16
@@ -108,7 +109,18 @@ def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     adapt_to_machine(cfg)
+    try:
+        check_work_dir(cfg.work_dir, cfg.resume)
+    except TrainSettingsError as err:
+        sys.exit(f'train.py: error: {err}')
     runner = Runner.from_cfg(cfg)
+    try:
+        # Datasets, classes and batch settings, before mmengine builds the
+        # schedulers (where an epoch without an iteration fails its way).
+        check_runner(runner)
+    except (FileNotFoundError, ValueError) as err:
+        runner.logger.error(str(err))
+        sys.exit(f'train.py: error: {err}')
     try:
         runner.train()
     except (NonFiniteLossError, TrainSettingsError) as err:

@@ -62,8 +62,19 @@ def ground_truth(ann_file: str, image: str,
             (or lists it without annotation).
     """
     from mmtwoway.datasets import CocoMultiLabel
-    dataset = CocoMultiLabel(
-        ann_file=ann_file, data_prefix='', check_images=False)
+    # The dataset's own messages speak of config keys (data_root,
+    # ann_file); here the file comes from the command line.
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f'--gt-json {ann_file} does not exist; give the COCO instances '
+            'JSON that lists the image (e.g. '
+            'data/demo/annotations/instances_val.json).')
+    try:
+        dataset = CocoMultiLabel(
+            ann_file=ann_file, data_prefix='', check_images=False)
+    except ValueError as err:
+        reason = str(err).replace('CocoMultiLabel: ', '', 1)
+        raise ValueError(f'--gt-json {ann_file}: {reason}') from None
     check_class_names(dataset.metainfo['classes'], classes,
                       f'--gt-json {ann_file} ', 'the model')
     name = osp.basename(image)

@@ -21,6 +21,13 @@ default_hooks = dict(
     # Reshuffle every epoch (the authors' code never called set_epoch).
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # In distributed runs every rank would validate with its own BatchNorm
+    # running statistics (DDP broadcasts buffers only at training forwards)
+    # while the checkpoint holds rank 0's: averaging them after each epoch,
+    # before the checkpoint and validation, makes the printed metric the
+    # saved model's. A no-op on one process. (Here rather than in
+    # custom_hooks, which a loss base such as losses/bce.py sets.)
+    sync_buffers=dict(type='SyncBuffersHook'),
 )
 
 # mmtwoway's checks: the loss settings against the data before the first

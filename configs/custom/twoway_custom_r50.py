@@ -28,10 +28,10 @@ data_root = 'data/custom'  # the folder the four paths below are relative to
 train_csv = 'train.csv'
 val_csv = 'val.csv'  # used for validation, testing and tools/calibrate.py
 # A text file with one class name per line (class index = line order), or a
-# list ['cat', 'dog', ...]. None takes the sorted names found in train_csv,
-# which is only safe if val_csv has no class that train_csv lacks.
+# list ['cat', 'dog', ...]. None takes the sorted names found in train_csv
+# for every split (a val_csv class that train_csv lacks is then an error).
 classes = 'classes.txt'
-num_classes = 20  # the number of classes
+num_classes = 20  # the number of classes (checked before training starts)
 image_folder = ''  # where the CSV's image paths start ('' = data_root)
 # -----------------------------------------------------------------------------
 
@@ -45,7 +45,7 @@ data_preprocessor = dict(num_classes=num_classes)
 
 train_dataloader = dict(
     batch_size=32,  # per GPU
-    num_workers=4,
+    num_workers=2,  # decoding processes per GPU: raise it on larger machines
     dataset=dict(
         _delete_=True,
         type='MultiLabelCsvDataset',
@@ -56,13 +56,14 @@ train_dataloader = dict(
         pipeline=_base_.train_pipeline))
 val_dataloader = dict(
     batch_size=64,
-    num_workers=4,
+    num_workers=2,
     dataset=dict(
         _delete_=True,
         type='MultiLabelCsvDataset',
         data_root=data_root,
         ann_file=val_csv,
         classes=classes,
+        classes_from=train_csv,  # used when classes is None
         data_prefix=image_folder,
         test_mode=True,
         pipeline=_base_.test_pipeline))

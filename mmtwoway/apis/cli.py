@@ -3,11 +3,12 @@
 ``tools/calibrate.py``, ``predict.py``, ``visualize.py`` and
 ``analysis/plot_ap.py`` take the same model arguments, load the model the
 same way and report bad input the same way: one line naming the file and
-what to do, no traceback.
+what to do, no traceback. Exit status: 0 success, 1 error, 2 usage error
+(argparse), or the small int a tool's ``main`` returns (predict: 3).
 """
 import argparse
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import DictAction
 from mmengine.model import BaseModel
@@ -66,14 +67,19 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], Optional[int]],
     """Run a tool's ``main``; bad input ends it with a one-line error.
 
     Args:
-        main (Callable[[Optional[Sequence[str]]], Optional[int]]):
+        main (Callable[[Optional[Sequence[str]]], Any]):
             The tool's entry point; a non-zero int it returns becomes the
-            exit status.
+            exit status, anything else it returns (e.g. a summary for
+            callers in Python) means success.
         name (str): The tool's file name, for the message.
     """
     try:
         status = main(None)
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f'{name}: error: {err}')
-    if status:
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        # KeyError's str() is the quoted key: show the message itself.
+        text = err.args[0] if isinstance(err, KeyError) and err.args else err
+        sys.exit(f'{name}: error: {text}')
+    # sys.exit(obj) prints obj and exits 1 for anything but an int.
+    if isinstance(status, int) and not isinstance(status, bool) and status:
         sys.exit(status)
+    sys.exit(0)

@@ -1,4 +1,4 @@
-"""Label sets of image files, through mmpretrain's own inferencer."""
+"""Label sets of image files, with the config's test pipeline."""
 import sys
 from typing import Dict, List, Sequence, Tuple
 
@@ -18,12 +18,16 @@ def predict_readable(model: BaseModel,
                      ) -> Tuple[List[Dict], List[ImageReadError]]:
     """Predict every image that can be read; report the others.
 
-    The images run through mmpretrain's ``ImageClassificationInferencer``
-    (the config's test pipeline); the labels are the ``pred_label`` of the
-    model's head, i.e. its decision. Each file is decoded first, the same
-    way as the datasets' ``LoadImageFromFile``, so that an unreadable one
-    (empty, truncated, not an image) is set aside with the reason instead
-    of ending the run.
+    The images run through the config's test pipeline (that of mmpretrain's
+    ``ImageClassificationInferencer``) and ``model.test_step``; the labels
+    are the ``pred_label`` of the model's head, i.e. its decision. Each
+    file is decoded first, the same way as the datasets'
+    ``LoadImageFromFile``, so that an unreadable one (empty, truncated, not
+    an image) is set aside with the reason instead of ending the run.
+    Images of different sizes after the pipeline (one without a fixed-size
+    crop or resize, like the demo's) go in separate batches, as the
+    network takes them, and the scores of a batch reach the host in one
+    copy.
 
     Args:
         model (BaseModel): A model from :func:`~mmtwoway.apis.load_model`.
@@ -41,51 +45,52 @@ def predict_readable(model: BaseModel,
         FileNotFoundError: An image does not exist.
     """
     import rich.progress
+    from mmengine.dataset import default_collate
     from mmpretrain.apis import ImageClassificationInferencer
-    from mmpretrain.utils import progress
 
     if isinstance(batch_size, bool) or not isinstance(
             batch_size, int) or batch_size < 1:
         raise ValueError(f'batch_size must be an int >= 1, got {batch_size!r}')
     classes = model_classes(model)
-    inferencer = ImageClassificationInferencer(model=model, classes=classes)
-    results: List[Dict] = []
+    # Only its test pipeline is used (LoadImageFromFile removed).
+    pipeline = ImageClassificationInferencer(
+        model=model, classes=classes).pipeline
+    results: Dict[int, Dict] = {}
     unreadable: List[ImageReadError] = []
     chunk = batch_size * _BATCHES_PER_CHUNK
     starts = range(0, len(images), chunk)
-    # mmpretrain's rich progress bars are for terminals: written to a pipe
-    # or a file they leave no line break, and the next output line is
-    # glued to them. One bar over the chunks, none per inferencer call.
-    shown = progress.disable_progress_bar
-    if sys.stdout.isatty() and not shown and len(starts) > 1:
+    # A progress bar is for terminals: written to a pipe or a file it
+    # leaves no line break and the next output line is glued to it.
+    if sys.stdout.isatty() and len(starts) > 1:
         starts = rich.progress.track(starts, 'Predicting')
-    try:
-        progress.disable_progress_bar = True
-        for start in starts:
-            paths, arrays = [], []
-            for path in images[start:start + chunk]:
-                try:
-                    arrays.append(read_image(path))
-                except ImageReadError as err:
-                    unreadable.append(err)
-                    continue
-                paths.append(path)
-            if not arrays:
+    for start in starts:
+        by_shape: Dict[tuple, List[Tuple[int, dict]]] = {}
+        for i in range(start, min(start + chunk, len(images))):
+            try:
+                img = read_image(images[i])
+            except ImageReadError as err:
+                unreadable.append(err)
                 continue
-            samples = inferencer(arrays, return_datasamples=True,
-                                 batch_size=batch_size)
-            results.extend(
-                _result(path, sample, classes)
-                for path, sample in zip(paths, samples))
-    finally:
-        progress.disable_progress_bar = shown
-    return results, unreadable
-
-
-def _result(path: str, sample, classes: Sequence[str]) -> Dict:
-    """One image's prediction as a plain dict (see :func:`prediction`)."""
-    return prediction(path, sample.pred_score, sample.pred_label.tolist(),
-                      classes)
+            packed = pipeline(
+                dict(img=img, img_shape=img.shape[:2],
+                     ori_shape=img.shape[:2]))
+            by_shape.setdefault(tuple(packed['inputs'].shape),
+                                []).append((i, packed))
+        for group in by_shape.values():
+            for first in range(0, len(group), batch_size):
+                batch = group[first:first + batch_size]
+                with torch.no_grad():
+                    samples = model.test_step(
+                        default_collate([packed for _, packed in batch]))
+                # One device-to-host copy per batch (the head's labels are
+                # already on the host).
+                scores = torch.stack([s.pred_score for s in samples]).float()
+                scores = scores.cpu()
+                for (i, _), sample, row in zip(batch, samples, scores):
+                    results[i] = prediction(images[i], row,
+                                            sample.pred_label.tolist(),
+                                            classes)
+    return [results[i] for i in sorted(results)], unreadable
 
 
 def predict_images(model: BaseModel,
@@ -128,11 +133,11 @@ def prediction(image: str, scores: torch.Tensor, label_indices: List[int],
         dict: ``image``, ``labels`` (names, highest score first),
         ``label_indices``, ``label_scores`` and ``scores`` (all C).
     """
-    scores = torch.as_tensor(scores).float().cpu()
-    labels = sorted(label_indices, key=lambda c: -float(scores[c]))
+    values = torch.as_tensor(scores).float().cpu().tolist()
+    labels = sorted(label_indices, key=lambda c: -values[c])
     return dict(
         image=image,
         labels=[classes[c] for c in labels],
         label_indices=labels,
-        label_scores=[float(scores[c]) for c in labels],
-        scores=scores.tolist())
+        label_scores=[values[c] for c in labels],
+        scores=values)

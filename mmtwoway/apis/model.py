@@ -8,6 +8,8 @@ calibration file is never compared with the checkpoint's classes.
 result is an ordinary mmpretrain model (``_config``, ``_dataset_meta``
 set), so mmpretrain's ``ImageClassificationInferencer(model=...)`` runs it.
 """
+import contextlib
+import logging
 import os.path as osp
 from typing import Any, Dict, List, Optional, Union
 
@@ -57,6 +59,20 @@ def _set_decision(head: Config, calibration: Union[None, str, bool],
         head.topk = topk or 1
 
 
+@contextlib.contextmanager
+def _quiet_mmengine_info():
+    """Keep mmengine's INFO lines (e.g. "Loads checkpoint by _local
+    backend") out of a tool's output; warnings still show."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def load_model(config: Union[str, Config],
                checkpoint: str,
                device: Optional[str] = None,
@@ -96,10 +112,11 @@ def load_model(config: Union[str, Config],
 
     cfg = _config(config, cfg_options)
     _set_decision(cfg.model.head, calibration, topk)
-    ckpt = load_any(checkpoint)
-    # Builds the model as mmpretrain does (data preprocessor included);
-    # the weights are loaded below, strictly.
-    model = get_model(cfg, pretrained=False)
+    with _quiet_mmengine_info():
+        ckpt = load_any(checkpoint)
+        # Builds the model as mmpretrain does (data preprocessor included);
+        # the weights are loaded below, strictly.
+        model = get_model(cfg, pretrained=False)
     num_classes = cfg.model.head.num_classes
     state = state_dict_of(ckpt)
     check_state_dict(model, state, checkpoint)

@@ -150,7 +150,11 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
 
     Classes: the ``classes`` argument (a list, or a text file with one name
     per line; class index = position), else the sorted union of every name
-    in the file's label columns. Each sample::
+    in the label columns of ``classes_from`` (the training CSV, so that the
+    validation and test splits index the classes as training does), else
+    of the file itself. A name of this file that a ``classes_from`` list
+    lacks is an error naming the class and both files: the model never
+    learnt it. Each sample::
 
         dict(img_path, gt_label=[positives], csv_line, <other columns>)
 
@@ -172,7 +176,12 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
             absolute.
         classes (str | Sequence[str], optional): The class names, or a text
             file of them (relative to ``data_root`` unless absolute).
-            Defaults to the sorted names found in the file.
+            Defaults to the sorted names found in ``classes_from``, else in
+            the file.
+        classes_from (str, optional): Another CSV / TSV file (relative to
+            ``data_root`` unless absolute) whose sorted class names are the
+            class list when ``classes`` is None; give a validation or test
+            split the training CSV here. Defaults to None.
         data_root (str): Root of ``ann_file``, ``data_prefix`` and a class
             file. Defaults to ''.
         data_prefix (str | dict): The folder image paths are relative to
@@ -193,6 +202,7 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
     def __init__(self,
                  ann_file: str,
                  classes: Union[None, str, Sequence[str]] = None,
+                 classes_from: Optional[str] = None,
                  data_root: str = '',
                  data_prefix: Union[str, dict] = '',
                  missing_images: str = 'error',
@@ -218,19 +228,37 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
         else:
             self.class_source = None
             self._given_classes = None
+        self.classes_from = None
+        if classes is None and classes_from is not None:
+            if not isinstance(classes_from, str) or not classes_from:
+                raise ValueError(f'{_NAME}: classes_from must be the path of '
+                                 f'a CSV or TSV file, got {classes_from!r}')
+            path = osp.expanduser(classes_from)
+            if data_root and not osp.isabs(path):
+                path = osp.join(data_root, path)
+            self.classes_from = path
+        # CSV lines whose row names no class at all (an empty "labels" cell
+        # and, if present, an empty "negatives" / "ignored" cell): such a
+        # row is all-negative (all-unknown with a "negatives" column),
+        # which is rarely meant, so dataset_stats and the log count them.
+        self.unlabelled_lines: List[int] = []
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
             data_prefix=data_prefix,
             **kwargs)
 
-    def _read_rows(self) -> Tuple[List[str], List[Tuple[int, dict]]]:
-        """The header and the non-blank rows of the file, with line numbers.
+    def _read_rows(self, path: Optional[str] = None
+                   ) -> Tuple[List[str], List[Tuple[int, dict]]]:
+        """The header and the non-blank rows of a file, with line numbers.
+
+        Args:
+            path (str, optional): The file; defaults to ``ann_file``.
 
         Returns:
             tuple: the column names, and ``(line, {column: cell})`` per row.
         """
-        path = self.ann_file
+        path = path or self.ann_file
         if not osp.isfile(path):
             raise FileNotFoundError(f'{_NAME}: annotation file "{path}" not '
                                     f'found. {_FORMAT}')
@@ -243,7 +271,7 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
                 if header is None or not any(c.strip() for c in header):
                     raise ValueError(f'{_NAME}: "{path}" is empty. {_FORMAT}')
                 header = [c.strip() for c in header]
-                self._check_header(header, reader.line_num)
+                self._check_header(header, reader.line_num, path)
                 last = reader.line_num
                 for cells in reader:
                     # A quoted cell may span lines: a row starts after the
@@ -267,9 +295,9 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
                              'row.')
         return header, rows
 
-    def _check_header(self, header: List[str], line: int) -> None:
+    def _check_header(self, header: List[str], line: int,
+                      path: str) -> None:
         """Raise unless the header has the required, distinct columns."""
-        path = self.ann_file
         repeated = sorted({c for c in header if header.count(c) > 1})
         if repeated:
             raise ValueError(f'{_NAME}: "{path}", line {line}: the header '
@@ -286,8 +314,8 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
                 'would replace what the dataset sets in each sample; rename '
                 'them.')
 
-    def _row_names(self, line: int, row: dict,
-                   columns: Sequence[str]) -> Dict[str, List[str]]:
+    def _row_names(self, line: int, row: dict, columns: Sequence[str],
+                   path: str) -> Dict[str, List[str]]:
         """The class names of each label column of one row, checked."""
         names = {c: split_names(row[c]) for c in columns}
         first: Dict[str, str] = {}
@@ -295,7 +323,7 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
             for name in column_names:
                 if name in first:
                     raise ValueError(
-                        f'{_NAME}: "{self.ann_file}", line {line}: class '
+                        f'{_NAME}: "{path}", line {line}: class '
                         f'"{name}" is in both "{first[name]}" and '
                         f'"{column}"; a class is positive, negative or '
                         'ignored, not two of them.')
@@ -312,7 +340,7 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
         header, rows = self._read_rows()
         columns = [c for c in _LABEL_COLUMNS if c in header]
         extras = [c for c in header if c not in (IMAGE, ) + _LABEL_COLUMNS]
-        parsed = [(line, row, self._row_names(line, row, columns))
+        parsed = [(line, row, self._row_names(line, row, columns, path))
                   for line, row in rows]
 
         classes = self._given_classes
@@ -321,16 +349,11 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
             if classes is not None:
                 self.class_source = "metainfo['classes']"
                 classes = check_class_list(classes, self.class_source)
+        if classes is None and self.classes_from is not None:
+            classes = self._classes_of(self.classes_from)
+            self.class_source = f'classes_from "{self.classes_from}"'
         if classes is None:
-            found: Set[str] = set()
-            for _, _, names in parsed:
-                for column_names in names.values():
-                    found.update(column_names)
-            if not found:
-                raise ValueError(
-                    f'{_NAME}: "{path}" names no class in {columns}, so the '
-                    'class list is empty; pass `classes`.')
-            classes = tuple(sorted(found))
+            classes = self._classes_of(path, parsed)
         self._metainfo['classes'] = classes
         index = {name: i for i, name in enumerate(classes)}
 
@@ -350,8 +373,19 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
                     'the two rows into one.')
             first_line[img_path] = line
             labels = {}
+            if not any(names.values()):
+                self.unlabelled_lines.append(line)
             for column, column_names in names.items():
                 unknown = [n for n in column_names if n not in index]
+                if unknown and self.classes_from is not None:
+                    raise ValueError(
+                        f'{_NAME}: "{path}", line {line}: class(es) '
+                        f'{unknown} of "{column}" never occur in the '
+                        f'training file "{self.classes_from}", whose '
+                        f'{len(classes)} classes this split uses (the model '
+                        'is trained on those only). Add training images '
+                        'of the class, or give every split the same '
+                        'explicit `classes` list (a class file).')
                 if unknown:
                     raise ValueError(
                         f'{_NAME}: "{path}", line {line}: "{column}" has '
@@ -376,6 +410,50 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
             f'Image paths are relative to data_prefix (here '
             f'"{self.img_prefix}") unless absolute.', self.skipped)
         return self.skipped.finish(data_list, total, f'"{path}"', 'images')
+
+    def _classes_of(self, path: str,
+                    parsed: Optional[list] = None) -> Tuple[str, ...]:
+        """The sorted class names found in a CSV file's label columns.
+
+        Args:
+            path (str): The file.
+            parsed (list, optional): Its rows, already read and checked.
+
+        Returns:
+            tuple[str, ...]: The names, sorted.
+        """
+        if parsed is None:
+            header, rows = self._read_rows(path)
+            columns = [c for c in _LABEL_COLUMNS if c in header]
+            parsed = [(line, row, self._row_names(line, row, columns, path))
+                      for line, row in rows]
+        found: Set[str] = set()
+        for _, _, names in parsed:
+            for column_names in names.values():
+                found.update(column_names)
+        if not found:
+            raise ValueError(
+                f'{_NAME}: "{path}" names no class in its label columns, '
+                'so the class list is empty; pass `classes`.')
+        return tuple(sorted(found))
+
+    def summary(self) -> str:
+        """One line for the training log: rows, classes and their source.
+
+        Returns:
+            str: e.g. ``"train.csv": 800 images, 10 classes (the file's
+            sorted names), 2 rows without any label``.
+        """
+        line = (f'"{self.ann_file}": {len(self)} images, '
+                f'{len(self.metainfo["classes"])} classes from '
+                f'{self.class_source or "the file (sorted names)"}')
+        if self.unlabelled_lines:
+            line += (f', {len(self.unlabelled_lines)} row(s) naming no '
+                     f'class (e.g. line {self.unlabelled_lines[0]})')
+        counts = self.skipped.counts()
+        if counts:
+            line += f', skipped: {counts}'
+        return line
 
     def extra_repr(self) -> List[str]:
         """Lines added to ``repr(dataset)``."""

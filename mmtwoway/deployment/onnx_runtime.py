@@ -8,11 +8,13 @@ returns the same per-image results as :func:`mmtwoway.apis.predict_images`.
 import json
 import math
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
-from ..apis.inference import prediction
+from ..apis.inference import _BATCHES_PER_CHUNK, prediction
+from ..datasets.transforms.loading import ImageReadError
 from ..structures.decision import Decision
 from .onnx_export import (INPUT, LABELS, LOGITS, METADATA_FORMAT,
                           METADATA_VERSION, require)
@@ -150,6 +152,49 @@ class OnnxClassifier:
             self.session.run([LOGITS], {INPUT: batch})[0])
         return logits, self.decision(logits)
 
+    def predict_readable(self, images: Sequence[str], batch_size: int = 8
+                         ) -> Tuple[List[Dict], List[ImageReadError]]:
+        """Each readable image's decided labels and all its logits.
+
+        As :func:`mmtwoway.apis.predict_readable` on the PyTorch path: an
+        unreadable file is set aside with the reason, and images of
+        different sizes after the pipeline go in separate batches.
+
+        Args:
+            images (Sequence[str]): Image file paths.
+            batch_size (int): Images per onnxruntime run.
+
+        Returns:
+            tuple: the results of the readable images, in order, as
+            :func:`mmtwoway.apis.predict_images` gives them, and the errors
+            of the unreadable ones.
+
+        Raises:
+            FileNotFoundError: An image does not exist.
+        """
+        results: Dict[int, Dict] = {}
+        unreadable: List[ImageReadError] = []
+        chunk = batch_size * _BATCHES_PER_CHUNK
+        for start in range(0, len(images), chunk):
+            by_shape: Dict[tuple, List[Tuple[int, np.ndarray]]] = {}
+            for i in range(start, min(start + chunk, len(images))):
+                try:
+                    x = self.preprocess(images[i])
+                except ImageReadError as err:
+                    unreadable.append(err)
+                    continue
+                by_shape.setdefault(x.shape, []).append((i, x))
+            for group in by_shape.values():
+                for first in range(0, len(group), batch_size):
+                    batch = group[first:first + batch_size]
+                    logits, labels = self.run(np.ascontiguousarray(
+                        np.stack([x for _, x in batch])))
+                    for (i, _), scores, mask in zip(batch, logits, labels):
+                        results[i] = prediction(
+                            images[i], scores,
+                            torch.where(mask)[0].tolist(), self.classes)
+        return [results[i] for i in sorted(results)], unreadable
+
     def predict(self, images: Sequence[str],
                 batch_size: int = 8) -> List[Dict]:
         """Each image's decided labels and all its logits.
@@ -160,13 +205,12 @@ class OnnxClassifier:
 
         Returns:
             list[dict]: As :func:`mmtwoway.apis.predict_images`.
+
+        Raises:
+            FileNotFoundError, ImageReadError: An image is missing or
+                cannot be decoded.
         """
-        results = []
-        for start in range(0, len(images), batch_size):
-            paths = list(images[start:start + batch_size])
-            logits, labels = self.run(self.preprocess.batch(paths))
-            for path, scores, mask in zip(paths, logits, labels):
-                results.append(
-                    prediction(path, scores,
-                               torch.where(mask)[0].tolist(), self.classes))
+        results, unreadable = self.predict_readable(images, batch_size)
+        if unreadable:
+            raise unreadable[0]
         return results

@@ -170,13 +170,12 @@ class ImagePreprocessor:
         """The (3, H, W) float32 input of one image.
 
         Raises:
-            ValueError: The file cannot be decoded (the message names it).
+            FileNotFoundError: The file does not exist.
+            ImageReadError: The file cannot be decoded (the message names
+                it and the reason), as on the PyTorch path.
         """
-        from mmcv import imread
-        img = imread(path)
-        if img is None:
-            # The inferencer's own message for the PyTorch path.
-            raise ValueError(f'Failed to read image {path}.')
+        from mmtwoway.datasets.transforms.loading import read_image
+        img = read_image(path)
         packed = self.pipeline(
             dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2]))
         x = packed['inputs'].numpy()
@@ -190,7 +189,8 @@ class ImagePreprocessor:
 
         Raises:
             ValueError: The images come out of the pipeline in different
-                sizes (the pipeline has no fixed-size crop).
+                sizes (group them by size first, as
+                :meth:`~.onnx_runtime.OnnxClassifier.predict` does).
         """
         arrays = [self(p) for p in paths]
         shapes = {a.shape for a in arrays}
@@ -199,8 +199,7 @@ class ImagePreprocessor:
                               for p, a in zip(paths, arrays))
             raise ValueError(
                 'images of one batch must have one size after the '
-                f'pipeline, got {sizes}; use --batch-size 1 or a config '
-                'whose test pipeline crops to a fixed size.')
+                f'pipeline, got {sizes}.')
         return np.ascontiguousarray(np.stack(arrays))
 
 

@@ -208,3 +208,46 @@ def test_the_own_data_doc_excerpt(tmp_path):
     scores = [ds.get_data_info(i)['gt_score'].tolist() for i in range(3)]
     assert scores == [[0, 1, 1, 1], [-1, -1, 1, -1], [0, 0, -1, -1]]
     assert ds.get_data_info(1)['photographer'] == 'bob'
+
+
+# ------------------------------------------- one class list for every split
+
+
+def test_classes_from_gives_val_the_training_list(tmp_path):
+    write(tmp_path, 'train.csv', 'image,labels\na.jpg,sky|cat\nb.jpg,dog\n')
+    # val lacks "dog": its own sorted names would shift "sky" to index 1
+    write(tmp_path, 'val.csv', 'image,labels\nc.jpg,sky\n')
+    train = build(tmp_path)
+    val = build(tmp_path, 'val.csv', classes_from='train.csv')
+    assert val.metainfo['classes'] == train.metainfo['classes'] == (
+        'cat', 'dog', 'sky')
+    assert val.get_data_info(0)['gt_label'] == [2]
+    assert 'classes_from' in val.class_source
+    # without it, each split sorts its own names: the shift the hook refuses
+    assert build(tmp_path, 'val.csv').metainfo['classes'] == ('sky', )
+
+
+def test_a_val_class_the_training_file_lacks_names_both_files(tmp_path):
+    write(tmp_path, 'train.csv', 'image,labels\na.jpg,sky|cat\nb.jpg,cat\n')
+    write(tmp_path, 'val.csv', 'image,labels\nc.jpg,sky\na.jpg,bird|cat\n')
+    with pytest.raises(ValueError) as err:
+        build(tmp_path, 'val.csv', classes_from='train.csv')
+    message = str(err.value)
+    assert "['bird']" in message and 'line 3' in message
+    assert osp.join(str(tmp_path), 'val.csv') in message
+    assert osp.join(str(tmp_path), 'train.csv') in message
+    # an explicit class list takes precedence: the val class is then known
+    val = build(tmp_path, 'val.csv', classes=['bird', 'cat', 'sky'],
+                classes_from='train.csv')
+    assert val.get_data_info(1)['gt_label'] == [0, 1]
+
+
+def test_rows_without_any_label_are_counted(tmp_path):
+    write(tmp_path, 'train.csv', 'image,labels,negatives\n'
+          'a.jpg,cat,\n'
+          'b.jpg,,\n'
+          'c.jpg,,dog\n')
+    ds = build(tmp_path)
+    assert ds.unlabelled_lines == [3]
+    assert ds.summary().endswith('1 row(s) naming no class (e.g. line 3)')
+    assert '3 images, 2 classes' in ds.summary()

@@ -144,3 +144,65 @@ def test_a_metric_with_its_own_decision_is_not_flagged(root, tmp_path):
     runner.test()
     metric = runner.test_loop.evaluator.metrics[1]
     assert metric._decision_warning is None
+
+
+# ------------------------------------------ classes against model and splits
+
+
+def csv_split(folder, name, rows, **kwargs):
+    """A MultiLabelCsvDataset of ``rows`` (image, labels) in ``folder``."""
+    from mmtwoway.datasets import MultiLabelCsvDataset
+    with open(folder / name, 'w') as f:
+        f.write('image,labels\n' + ''.join(f'{i},{l}\n' for i, l in rows))
+    return MultiLabelCsvDataset(name, data_root=str(folder),
+                                missing_images='skip', **kwargs)
+
+
+def test_splits_with_shifted_classes_are_refused(tmp_path):
+    from mmtwoway.engine.hooks.train_settings_hook import check_same_classes
+    for img in ('a.jpg', 'b.jpg', 'c.jpg'):
+        (tmp_path / img).write_bytes(b'')  # only the paths are needed
+    train = csv_split(tmp_path, 'train.csv', [('a.jpg', 'cat'),
+                                              ('b.jpg', 'sky')])
+    val = csv_split(tmp_path, 'val.csv', [('c.jpg', 'bird|sky')])
+    with pytest.raises(TrainSettingsError) as err:
+        check_same_classes(train, val)
+    message = str(err.value)
+    assert "class(es) ['bird'] of the val split never occur" in message
+    assert str(tmp_path / 'train.csv') in message
+    assert str(tmp_path / 'val.csv') in message
+    # val without a training class: same sizes would not help, refused too
+    val = csv_split(tmp_path, 'val2.csv', [('c.jpg', 'sky')])
+    with pytest.raises(TrainSettingsError, match=r"\['cat'\] of the "
+                       'training split are absent'):
+        check_same_classes(train, val)
+    # the training list given to val: accepted
+    val = csv_split(tmp_path, 'val3.csv', [('c.jpg', 'sky')],
+                    classes_from='train.csv')
+    check_same_classes(train, val)
+
+
+def test_num_classes_differing_from_the_dataset_fails_before_training(
+        root, tmp_path):
+    cfg = demo_cfg(root, str(tmp_path / 'w'), custom_hooks=HOOK)
+    cfg.model.head.num_classes = 20
+    cfg.data_preprocessor.num_classes = 20
+    runner = build_runner(cfg)
+    with pytest.raises(TrainSettingsError) as err:
+        runner.train()
+    message = str(err.value)
+    assert message.startswith('model.head.num_classes is 20 and '
+                              'data_preprocessor.num_classes is 20, but the '
+                              'training dataset')
+    assert 'has 10 classes' in message and 'num_classes=10' in message
+    assert runner.iter == 0
+
+
+def test_a_used_work_dir_is_refused_unless_resuming(tmp_path):
+    from mmtwoway.engine.hooks import check_work_dir
+    check_work_dir(str(tmp_path / 'new'), resume=False)
+    (tmp_path / 'epoch_1.pth').write_bytes(b'')
+    with pytest.raises(TrainSettingsError, match='holds the checkpoints of '
+                       r'another run \(epoch_1.pth\)\. --resume'):
+        check_work_dir(str(tmp_path), resume=False)
+    check_work_dir(str(tmp_path), resume=True)

@@ -65,6 +65,15 @@ def final_metrics(log: str):
     return tuple(map(float, found[-1]))
 
 
+def epoch_metrics(log: str, mode: str):
+    """The last mAPs of mmengine's ``Epoch(val)`` / ``Epoch(test)`` lines,
+    as printed (4 decimals)."""
+    found = re.findall(rf'Epoch\({mode}\).*?mAP@class: ([\d.]+).*?'
+                       r'mAP@sample: ([\d.]+)', log)
+    assert found, log[-3000:]
+    return found[-1]
+
+
 def load_state(path):
     return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
 
@@ -111,6 +120,30 @@ def test_dist_train_with_two_cpu_processes(demo_root, tmp_path):
     m_class, m_sample = final_metrics(log)
     assert 0 < m_class <= 100 and 0 < m_sample <= 100
     assert (tmp_path / 'w' / 'epoch_1.pth').exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU path')
+def test_dist_train_prints_the_metric_of_its_checkpoint(demo_root, tmp_path):
+    """Two gloo ranks validate with the BatchNorm statistics they save.
+
+    Each rank sees other images, so without SyncBuffersHook (the default
+    runtime's ``sync_buffers``) each validates with its own running
+    statistics and the printed metric is not that of the checkpoint, which
+    holds rank 0's.
+    """
+    log = run(['bash', osp.join(TOOLS, 'dist_train.sh'), DEMO_CFG, '2'] +
+              demo_options(demo_root, tmp_path / 'w', epochs=2),
+              env=dict(PORT='29519'))
+    assert 'SyncBuffersHook' in log
+    printed = epoch_metrics(log, 'val')
+    log = run([
+        sys.executable, osp.join(TOOLS, 'test.py'), DEMO_CFG,
+        str(tmp_path / 'w' / 'epoch_2.pth'), '--work-dir',
+        str(tmp_path / 't'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={demo_root}'
+    ])
+    # the same 4 printed decimals
+    assert epoch_metrics(log, 'test') == printed
 
 
 # ------------------------------------- mmpretrain's own config, loss swapped

@@ -17,8 +17,13 @@ pipeline: no image is decoded) and prints
   ``CocoMultiLabel``, so that missing files are reported, not fatal) and
   every other record the dataset skipped, with the reason.
 
-The exit status is 1 when not a single image of a split is found (a wrong
-``data_root`` or ``data_prefix``), after the report is printed and written.
+When the splits index different classes (e.g. a CSV split whose class
+list is its own sorted names), it shows the class lists side by side.
+
+Exit status: 0, or 1 when not a single image of a split is found (a wrong
+``data_root`` or ``data_prefix``; after the report is printed and written)
+or a dataset cannot be built (one line naming the file), 2 on a usage
+error.
 
 The first run on VAW, VISPR and WIDER Attribute also builds the datasets'
 caches (``<data_root>/.mmtwoway_cache/``), so running this tool once before
@@ -39,6 +44,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS
 
+from mmtwoway.apis.cli import run_tool
 from mmtwoway.datasets.images import find_missing
 from mmtwoway.evaluation import MultiLabelMAP
 
@@ -158,8 +164,13 @@ def split_stats(dataset, metric: MultiLabelMAP) -> dict:
     not_found = find_missing(paths)
     missing = skipped.pop(_MISSING_REASON, []) + sorted(not_found)
     samples = len(dataset)
+    # CSV rows that name no class at all (an empty "labels" cell): each is
+    # an all-negative (or all-unknown) sample, rarely what was meant.
+    unlabelled = getattr(dataset, 'unlabelled_lines', None) or []
     return dict(
         classes=num_classes,
+        class_names=names,
+        unlabelled_rows=list(unlabelled),
         samples=samples,
         images_found=len(set(paths) - not_found),
         labels_per_sample=(float(counts['positives'].sum())
@@ -186,6 +197,7 @@ def format_report(stats: Dict[str, dict], max_list: int) -> str:
                      f'{s["labels_per_sample"]:>14.2f} '
                      f'{len(s["missing_images"]):>17,}')
     splits = list(stats)
+    lines += _class_list_lines(stats)
     names = list(stats[splits[0]]['per_class'])
     width = max(len('class'), *(len(n) for n in names))
     header = f'{"idx":>4} {"class":<{width}}'
@@ -208,12 +220,44 @@ def format_report(stats: Dict[str, dict], max_list: int) -> str:
         if len(s['missing_images']) > max_list:
             lines.append(f'  ... ({len(s["missing_images"]) - max_list} '
                          'more; see --out)')
+        if s.get('unlabelled_rows'):
+            rows = s['unlabelled_rows']
+            lines.append(f'{split}: {len(rows)} row(s) name no class (an '
+                         'empty "labels" cell: every class negative, or '
+                         'unknown with a "negatives" column), CSV lines: ' +
+                         ', '.join(map(str, rows[:max_list])) +
+                         (' ...' if len(rows) > max_list else ''))
         for reason, records in s['skipped'].items():
             lines.append(f'{split}: {len(records)} record(s) {reason}:')
             lines += [f'  {r}' for r in records[:max_list]]
             if len(records) > max_list:
                 lines.append(f'  ... ({len(records) - max_list} more)')
     return '\n'.join(lines)
+
+
+def _class_list_lines(stats: Dict[str, dict]) -> List[str]:
+    """The per-split class lists, index by index, when they differ.
+
+    The per-class table matches classes by name, which would hide that one
+    index means different classes in two splits.
+    """
+    lists = {split: s['class_names'] for split, s in stats.items()}
+    if len({tuple(names) for names in lists.values()}) <= 1:
+        return []
+    splits = list(lists)
+    lines = [
+        '', 'WARNING: the splits have different class lists, so a class '
+        'index means different classes in them (set one `classes` list, or '
+        '`classes_from` for a CSV dataset):',
+        f'{"idx":>4} ' + ' | '.join(f'{split:<20}' for split in splits)
+    ]
+    for i in range(max(len(names) for names in lists.values())):
+        cells = [names[i] if i < len(names) else '-'
+                 for names in lists.values()]
+        mark = '' if len(set(cells)) == 1 else '  <- differs'
+        lines.append(f'{i:>4} ' + ' | '.join(f'{c:<20}' for c in cells) +
+                     mark)
+    return lines
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
@@ -227,7 +271,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
     for split in args.splits:
         loader = cfg.get(f'{split}_dataloader')
         if not loader or 'dataset' not in loader:
-            sys.exit(f'{args.config} has no {split}_dataloader.dataset')
+            raise ValueError(f'{args.config} has no {split}_dataloader.'
+                             'dataset; choose other --splits.')
         dataset = DATASETS.build(tolerant_dataset_cfg(loader['dataset']))
         stats[split] = split_stats(dataset, metric_for(cfg, split))
     print(format_report(stats, args.max_list))
@@ -250,4 +295,4 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main, 'dataset_stats.py')

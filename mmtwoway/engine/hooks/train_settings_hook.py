@@ -1,6 +1,12 @@
 """Refuse settings that cannot work before training starts, not after an epoch.
 
-Two kinds of settings are checked:
+Three kinds of settings are checked:
+
+* **Classes against the model and across splits** (before the first
+  iteration, and before testing): ``num_classes`` of the head and of the
+  data preprocessor must be the dataset's class count, and the validation
+  split must index the classes as the training split does; otherwise
+  training runs to the end and reports a metric of shifted classes.
 
 * **Buckets against the dataloader** (before the first iteration): a bucket
   loss splits every local batch into buckets of ``bucket_size`` (or gathers
@@ -17,12 +23,15 @@ Two kinds of settings are checked:
   have no zero point, so ``MultiLabelF1`` of the head's labels means
   nothing. Each such ``MultiLabelF1`` is told, and warns with its results.
 """
-from typing import Iterator, Optional, Tuple
+import os
+import os.path as osp
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.dist import get_world_size
 from mmengine.dataset import InfiniteSampler
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
@@ -114,6 +123,187 @@ def check_train_settings(model: torch.nn.Module, loader,
                     'not fail after an epoch.') from None
 
 
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+def _classes(dataset) -> Optional[Tuple[str, ...]]:
+    """A dataset's class names, or None when it has none."""
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    return tuple(classes) if classes is not None else None
+
+
+def _source(dataset) -> str:
+    """Where a dataset's samples come from, for a message."""
+    ann_file = getattr(dataset, 'ann_file', None)
+    return f'"{ann_file}"' if ann_file else type(dataset).__name__
+
+
+def check_num_classes(model: torch.nn.Module, dataset, split: str) -> None:
+    """Raise unless the model's ``num_classes`` are the dataset's count.
+
+    Args:
+        model (torch.nn.Module): The model (wrapped or not).
+        dataset: The dataset of ``split``.
+        split (str): ``'train'``, ``'val'`` or ``'test'``, for the message.
+
+    Raises:
+        TrainSettingsError: ``model.head.num_classes`` or
+            ``data_preprocessor.num_classes`` differs from the number of
+            classes of the dataset; the message names both numbers and
+            where to set them.
+    """
+    classes = _classes(dataset)
+    if classes is None:
+        return
+    model = _unwrap(model)
+    found = []
+    head = getattr(model, 'head', None)
+    if getattr(head, 'num_classes', None) is not None:
+        found.append(('model.head.num_classes', head.num_classes))
+    pre = getattr(model, 'data_preprocessor', None)
+    if getattr(pre, 'num_classes', None) is not None:
+        found.append(('data_preprocessor.num_classes', pre.num_classes))
+    wrong = [(key, n) for key, n in found if n != len(classes)]
+    if wrong:
+        said = ' and '.join(f'{key} is {n}' for key, n in wrong)
+        raise TrainSettingsError(
+            f'{said}, but the {split} dataset ({_source(dataset)}) has '
+            f'{len(classes)} classes ({_preview(classes)}). Set num_classes='
+            f'{len(classes)} in the config: model.head.num_classes and '
+            'data_preprocessor.num_classes (the `num_classes` variable of '
+            'configs/custom/ templates), or --cfg-options '
+            f'model.head.num_classes={len(classes)} '
+            f'data_preprocessor.num_classes={len(classes)}.')
+
+
+def _preview(names: Sequence[str], count: int = 5) -> str:
+    shown = ', '.join(names[:count])
+    return shown + (', ...' if len(names) > count else '')
+
+
+def check_same_classes(train_set, val_set, split: str = 'val') -> None:
+    """Raise unless two splits index the same classes in the same order.
+
+    Args:
+        train_set: The training dataset.
+        val_set: The validation (or test) dataset.
+        split (str): The name of the second split, for the message.
+
+    Raises:
+        TrainSettingsError: The class lists differ; the message names the
+            classes only one split has (or the first index that differs)
+            and both files, and says how to share one list.
+    """
+    train, val = _classes(train_set), _classes(val_set)
+    if train is None or val is None or train == val:
+        return
+    where = (f'the training split ({_source(train_set)}, {len(train)} '
+             f'classes) and the {split} split ({_source(val_set)}, '
+             f'{len(val)} classes)')
+    only_val = [c for c in val if c not in set(train)]
+    only_train = [c for c in train if c not in set(val)]
+    if only_val:
+        what = (f'class(es) {only_val[:5]} of the {split} split never occur '
+                'in the training split')
+    elif only_train:
+        what = (f'class(es) {only_train[:5]} of the training split are '
+                f'absent from the {split} split, so the same index means '
+                'different classes')
+    else:
+        first = next(i for i, (a, b) in enumerate(zip(train, val)) if a != b)
+        what = (f'the classes are in another order (index {first}: '
+                f'"{train[first]}" in training, "{val[first]}" in {split})')
+    raise TrainSettingsError(
+        f'{what}: {where} must share one class list. Give both the same '
+        "`classes` (a list or a class file), or give the {0} dataset "
+        '`classes_from=<training CSV>` (MultiLabelCsvDataset) so that it '
+        'uses the training split\'s sorted names.'.format(split))
+
+
+def check_classes(runner) -> None:
+    """The class checks of :class:`TrainSettingsHook` on a Runner.
+
+    Args:
+        runner (Runner): A Runner about to train.
+
+    Raises:
+        TrainSettingsError: See :func:`check_num_classes` and
+            :func:`check_same_classes`.
+    """
+    train_set = runner.train_dataloader.dataset
+    # The splits first: a class missing from one split also changes its
+    # class count, and the split message says why.
+    val_loader = getattr(runner.val_loop, 'dataloader', None)
+    if val_loader is not None:
+        check_same_classes(train_set, val_loader.dataset)
+    check_num_classes(runner.model, train_set, 'training')
+
+
+def check_runner(runner) -> None:
+    """Every check of :class:`TrainSettingsHook`, as early as possible.
+
+    ``tools/train.py`` calls this before ``runner.train()``: mmengine
+    builds the parameter schedulers before any hook runs, and an epoch
+    without an iteration fails there with a message of its own.
+
+    Args:
+        runner (Runner): A Runner built from a config with a training
+            dataloader.
+
+    Raises:
+        TrainSettingsError: Settings that cannot work together.
+    """
+    check_classes(runner)
+    check_train_settings(runner.model, runner.train_dataloader,
+                         get_world_size())
+
+
+def check_work_dir(work_dir: str, resume: bool) -> None:
+    """Refuse to start a new run in a work dir that holds another's.
+
+    mmengine would write the new config next to the old checkpoints and
+    replace them one by one, leaving a folder of two runs.
+
+    Args:
+        work_dir (str): The run's work dir.
+        resume (bool): Whether the run resumes (then the checkpoints are
+            its own).
+
+    Raises:
+        TrainSettingsError: ``work_dir`` holds checkpoints and the run does
+            not resume.
+    """
+    if resume or not osp.isdir(work_dir):
+        return
+    found = sorted(name for name in os.listdir(work_dir)
+                   if name.endswith('.pth') or name == 'last_checkpoint')
+    if found:
+        raise TrainSettingsError(
+            f'the work dir {work_dir} holds the checkpoints of another run '
+            f'({_preview(found, 3)}). --resume continues that run; to start '
+            'a new one, pass another --work-dir or delete those files.')
+
+
+def dataset_lines(dataset, split: str) -> List[str]:
+    """What the training log says about a dataset: size, classes, source.
+
+    Args:
+        dataset: A built dataset.
+        split (str): Its split, e.g. ``'train'``.
+
+    Returns:
+        list[str]: One line.
+    """
+    summary = getattr(dataset, 'summary', None)
+    if callable(summary):
+        return [f'{split} dataset {type(dataset).__name__} {summary()}']
+    classes = _classes(dataset)
+    count = len(classes) if classes is not None else '?'
+    return [f'{split} dataset {type(dataset).__name__} '
+            f'{_source(dataset)}: {len(dataset)} samples, {count} classes']
+
+
 def meaningless_f1(model: torch.nn.Module) -> Optional[str]:
     """Why the F1 of a model's own labels means nothing, if it does not.
 
@@ -154,14 +344,22 @@ class TrainSettingsHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_train(self, runner) -> None:
-        """Raise :class:`TrainSettingsError` for settings that cannot work."""
-        check_train_settings(runner.model, runner.train_dataloader,
-                             get_world_size())
+        """Raise :class:`TrainSettingsError` for settings that cannot work,
+        and log the size and classes of the datasets."""
+        check_runner(runner)
+        lines = dataset_lines(runner.train_dataloader.dataset, 'train')
+        val_loader = getattr(runner.val_loop, 'dataloader', None)
+        if val_loader is not None:
+            lines += dataset_lines(val_loader.dataset, 'val')
+        for line in lines:
+            print_log(line, logger='current')
 
     def before_val(self, runner) -> None:
         self._tell_f1_metrics(runner, runner.val_loop)
 
     def before_test(self, runner) -> None:
+        check_num_classes(runner.model, runner.test_loop.dataloader.dataset,
+                          'test')
         self._tell_f1_metrics(runner, runner.test_loop)
 
     @staticmethod
