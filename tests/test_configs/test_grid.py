@@ -12,8 +12,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmtwoway  # noqa: F401  (registers everything)
-from mmtwoway.testing.experiments import (BACKBONES, DATASETS, HAND_WRITTEN, LOSSES,
-                                  TABLES, WEIGHTS, all_runs)
+from tools.misc.paper import (BACKBONES, DATASETS, HAND_WRITTEN, LOSSES,
+                              TABLES, WEIGHTS, all_runs)
 from tools.misc import gen_configs
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -22,7 +22,7 @@ from mmtwoway.datasets.transforms.decode import (jpeg_header,
                                                  read_header, reduction,
                                                  resize)
 from mmtwoway.models.data_preprocessors.device_jpeg import render
-from mmtwoway.testing.photos import photo, sample_photos
+from tools.misc.photos import photo, sample_photos
 
 # torchvision.io's decoders warn of their deprecation on every call.
 pytestmark = pytest.mark.filterwarnings(

@@ -21,7 +21,7 @@ from mmpretrain.registry import MODELS, TRANSFORMS
 from mmtwoway.models import (ColorAugmentDataPreprocessor,
                              DeviceJpegDataPreprocessor)
 from mmtwoway.models.data_preprocessors.device_jpeg import render
-from mmtwoway.testing.photos import photo, sample_photos
+from tools.misc.photos import photo, sample_photos
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = Config.fromfile(osp.join(ROOT, 'configs/_base_/datasets/coco.py'))

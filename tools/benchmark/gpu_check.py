@@ -31,6 +31,7 @@ the CPU path can be tested anywhere; its figures mean nothing.
 import argparse
 import json
 import os.path as osp
+import sys
 import tempfile
 import time
 from typing import Optional, Sequence
@@ -39,9 +40,12 @@ import torch
 
 import mmtwoway  # noqa: F401  (registers mmtwoway; applies stack fixes)
 from mmengine.config import Config
-from mmtwoway.testing.photos import write_coco_photos
-from mmtwoway.testing.synthetic import write_voc_jpegs
 from mmtwoway.utils.runtime import adapt_to_machine
+
+# Run as a script: put the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.misc.photos import write_coco_photos  # noqa: E402
+from tools.misc.synthetic import write_voc_jpegs  # noqa: E402
 
 import bench_loss  # noqa: E402  (sibling module: tools/benchmark/)
 from throughput import (authors_throughput, plain_throughput,  # noqa

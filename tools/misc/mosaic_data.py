@@ -39,7 +39,7 @@ import argparse
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-from mmtwoway.testing import idx, mosaic
+from tools.misc import idx, mosaic
 
 #: Fashion-MNIST's category ids: 1..10 in label order.
 FASHION_CATEGORY_IDS = tuple(range(1, len(idx.FASHION_MNIST_CLASSES) + 1))
@@ -53,7 +53,7 @@ def fashion_mnist_item_pool(root: str = idx.FASHION_MNIST_ROOT):
         root (str): Folder with the four IDX files.
 
     Returns:
-        ItemPool: The pool (see ``mmtwoway.testing.mosaic.ItemPool``).
+        ItemPool: The pool (see ``tools.misc.mosaic.ItemPool``).
     """
     train = idx.load_fashion_mnist(root, 'train')
     test = idx.load_fashion_mnist(root, 'test')

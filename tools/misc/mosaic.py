@@ -21,7 +21,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from .coco_writer import CocoWriter
+from tools.misc.coco_writer import CocoWriter
 
 # A COCO bounding box: [x, y, width, height] in pixels.
 BBox = List[int]

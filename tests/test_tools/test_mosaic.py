@@ -8,11 +8,11 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from mmtwoway.datasets import CocoMultiLabel
-from mmtwoway.testing.mosaic import (CocoWriter, build_mosaic_split,
+from tools.misc.mosaic import (CocoWriter, build_mosaic_split,
                                       compose_canvas, free_positions,
                                       geometric_class_probs, place_items,
                                       resize_item, split_pool)
-from mmtwoway.testing import mosaic
+from tools.misc import mosaic
 from tools.misc import make_demo_data
 
 
