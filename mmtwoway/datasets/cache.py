@@ -30,6 +30,8 @@ from typing import (Any, Callable, Iterable, Iterator, List, Optional,
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
+from mmtwoway.utils.misc import json_safe
+
 # Bump when the layout of what a dataset stores changes: old entries are
 # then rebuilt instead of misread.
 CACHE_VERSION = 1
@@ -164,7 +166,7 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
         Any: What ``build`` returned, now or on the run that cached it.
     """
     if cache_dir is None:
-        return _as_json(build())
+        return json_safe(build())
     key = digest([CACHE_VERSION, kind, file_signature(sources)])
     # The file name depends on which files are read (not on their state),
     # so a changed source overwrites its entry instead of adding one.
@@ -177,7 +179,7 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
             f'file(s) from the cache "{path}".',
             logger='current')
         return entry['payload']
-    payload = _as_json(build())
+    payload = json_safe(build())
     if write_json_atomic(path, dict(key=key, payload=payload)):
         print_log(
             f'{name}: parsed {len(sources)} annotation file(s) and cached '
@@ -185,15 +187,6 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
             'rebuilt automatically when an annotation file changes).',
             logger='current')
     return payload
-
-
-def _as_json(payload: Any) -> Any:
-    """``payload`` as it reads back from JSON (tuples become lists).
-
-    Runs that build the index and runs that read the cache must see the
-    same objects, or a bug could show up only on one of them.
-    """
-    return json.loads(json.dumps(payload))
 
 
 def track(items: Iterable, total: int) -> Iterator:

@@ -14,15 +14,9 @@ from typing import Dict, List
 
 from mmengine.logging import print_log
 
-# How many examples a log line or an error message lists per reason.
-MAX_LISTED = 5
+from mmtwoway.utils.misc import listing
 
-
-def listing(items: List[str], limit: int = MAX_LISTED) -> str:
-    """The first ``limit`` items joined by ', ' (with '...' if there are
-    more)."""
-    more = ', ...' if len(items) > limit else ''
-    return ', '.join(items[:limit]) + more
+__all__ = ['SkippedRecords', 'listing']
 
 
 class SkippedRecords:

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..apis.inference import prediction
-from ..structures.decision import Decision
+from ..evaluation.decision import Decision
 from .onnx_export import (INPUT, LABELS, LOGITS, METADATA_FORMAT,
                           METADATA_VERSION, require)
 from .preprocessing import ImagePreprocessor

@@ -24,11 +24,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
-from mmtwoway.structures.decision import Decision, check_class_names
-from ..functional.decision import label_set_scores
+from ..decision import Decision, check_class_names, label_set_scores
 from mmtwoway.structures import (DIFFICULT_TARGETS, batch_dicts, batch_scores,
                                  metric_target, to_cpu)
-from .multilabel_map import add_sample_idx, check_not_empty, unique_results
+from .results import add_sample_idx, check_not_empty, unique_results
 
 
 @METRICS.register_module()
