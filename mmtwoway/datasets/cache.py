@@ -1,21 +1,5 @@
-"""Parsed annotation indexes cached next to the data.
-
-Reading some benchmarks in their original form is slow at every start: VAW
-ships 229k training instances in large JSON files, VISPR one small JSON file
-per image (22k of them), and the instance datasets need the size of every
-image. Those datasets parse once, store what they need as a compact JSON
-file in a cache folder (by default ``<data_root>/.mmtwoway_cache/``), and
-read it back on later runs.
-
-A cache entry is valid only for the exact source files it was built from:
-its key is a digest of every source file's absolute path, modification time
-(ns) and size, so replacing, editing or re-extracting a source rebuilds the
-entry automatically. Entries are written atomically (a temporary file in the
-same folder, then ``os.replace``), so an interrupted run or several ranks
-writing at once never leave a half-written cache that a later run trusts.
-Caches are plain JSON, never pickle: loading one cannot run code, even from
-a shared data folder. If the folder is not writable the dataset still works,
-without a cache, and the log says so.
+"""Parsed annotation indexes cached next to the data as plain JSON, rebuilt
+when a source file changes.
 """
 import hashlib
 import json
@@ -151,6 +135,23 @@ def write_json_atomic(path: str, data: dict) -> bool:
 def cached_index(name: str, kind: str, sources: Sequence[str],
                  cache_dir: Optional[str], build: Callable[[], Any]) -> Any:
     """Return ``build()``, read from / stored in the cache when possible.
+
+    Reading some benchmarks in their original form is slow at every start: VAW
+    ships 229k training instances in large JSON files, VISPR one small JSON
+    file per image (22k of them), and the instance datasets need the size of
+    every image. Those datasets parse once, store what they need as a compact
+    JSON file in a cache folder (by default ``<data_root>/.mmtwoway_cache/``),
+    and read it back on later runs.
+
+    A cache entry is valid only for the exact source files it was built from:
+    its key is a digest of every source file's absolute path, modification time
+    (ns) and size, so replacing, editing or re-extracting a source rebuilds the
+    entry automatically. Entries are written atomically (a temporary file in
+    the same folder, then ``os.replace``), so an interrupted run or several
+    ranks writing at once never leave a half-written cache that a later run
+    trusts. Caches are plain JSON, never pickle: loading one cannot run code,
+    even from a shared data folder. If the folder is not writable the dataset
+    still works, without a cache, and the log says so.
 
     Args:
         name (str): The dataset name, for log messages.

@@ -1,10 +1,4 @@
-"""MS-COCO as a multi-label classification dataset.
-
-The Two-way loss paper (Kobayashi, CVPR 2023) turns the COCO 2014 detection
-annotations into image-level labels: an image is positive for a category
-when at least one of its instance annotations (crowd ones included) has that
-category, and images without any annotation are dropped.
-"""
+"""MS-COCO as a multi-label dataset, as the Two-way loss paper builds it."""
 import contextlib
 import io
 import json
@@ -33,6 +27,11 @@ _NAME = 'CocoMultiLabel'
 @DATASETS.register_module()
 class CocoMultiLabel(MultiLabelDataset):
     """MS-COCO instance annotations as a multi-label dataset.
+
+    The Two-way loss paper (Kobayashi, CVPR 2023) turns the COCO 2014 detection
+    annotations into image-level labels: an image is positive for a category
+    when at least one of its instance annotations (crowd ones included) has
+    that category, and images without any annotation are dropped.
 
     Classes are the file's categories sorted by ascending ``id``: class index
     = position in that order, and ``metainfo['classes']`` holds their names.

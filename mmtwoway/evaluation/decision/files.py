@@ -1,7 +1,5 @@
-"""The calibration file: its format, reading, writing and class check.
-
-A file records the class names it was fitted on, so that it is never applied
-to a model or dataset with another class list.
+"""The calibration file: format, reading, writing, and the class check that
+keeps it from being applied to a model or dataset with other classes.
 """
 import json
 import math

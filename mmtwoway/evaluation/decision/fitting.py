@@ -1,7 +1,5 @@
-"""Fitting the decision rules on held-out data, exactly, and F1s of label sets.
-
-Entries with a negative target are ignored throughout.
-"""
+"""Fitting the decision rules on held-out data, exactly, and F1s of label
+sets; entries with a negative target are ignored throughout."""
 from typing import Dict, NamedTuple, Tuple
 
 import torch

@@ -1,8 +1,6 @@
-"""The decision rules that turn scores into label sets, and ``Decision``.
-
-Two-way logits have no zero point (the loss is invariant to a shared shift),
-so top-k, per-class thresholds or a margin below the top score decide instead.
-"""
+"""The rules that turn scores into label sets, and ``Decision``: two-way
+logits have no zero point, so top-k, per-class thresholds or a margin below
+the top score decide instead of ``logit > 0``."""
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union

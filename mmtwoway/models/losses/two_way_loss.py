@@ -1,7 +1,5 @@
-"""Two-way multi-label loss (Kobayashi, "Two-way Multi-Label Loss", CVPR 2023).
-
-Device tensors only (no boolean indexing, ``nonzero`` or ``.item()``), so a
-training step never waits on the host.
+"""Two-way multi-label loss (Kobayashi, "Two-way Multi-Label Loss", CVPR 2023),
+on device tensors only: a training step never waits on the host.
 """
 from functools import partial
 from typing import Optional, Tuple
