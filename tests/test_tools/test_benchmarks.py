@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from tools.benchmark.loss_bench import (configs, data, report, settings,
-                                             training)
+                                        training)
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.
 pytestmark = pytest.mark.slow

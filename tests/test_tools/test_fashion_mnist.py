@@ -16,7 +16,7 @@ from pycocotools.coco import COCO
 
 from mmtwoway.datasets import CocoMultiLabel
 from tools.misc.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
-                                   load_fashion_mnist, read_idx)
+                            load_fashion_mnist, read_idx)
 from tools.misc.mosaic import resize_item
 from tools.misc import mosaic_data
 

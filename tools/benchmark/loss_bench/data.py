@@ -9,8 +9,9 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 
 from tools.misc.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
-                                  load_fashion_mnist)
-from tools.misc.mosaic import digits_item_pool, resize_item
+                            load_fashion_mnist)
+from tools.misc.item_pools import digits_item_pool
+from tools.misc.mosaic import resize_item
 
 __all__ = [
     'FASHION_MNIST_CLASSES', 'FASHION_MNIST_ROOT', 'NUM_CLASSES', 'MEAN',

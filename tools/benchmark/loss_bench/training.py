@@ -19,8 +19,8 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from .configs import build_runner, loader_config, model_config
 from tools.misc import mosaic_data
+from .configs import build_runner, loader_config, model_config
 from .data import NUM_CLASSES, ArrayDataset, digit_arrays, fashion_arrays
 from .settings import (LOSS_HOOKS, PRETRAIN_FIELDS, Setting, mosaic_command,
                        pretrain_heads, unavailable)
