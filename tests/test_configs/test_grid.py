@@ -81,6 +81,22 @@ def test_generated_files_are_up_to_date():
         'run python tools/misc/gen_configs.py and commit the result'
 
 
+def test_generated_headers_are_short_and_name_real_files():
+    """At most 3 comment lines on top; the files they cite exist."""
+    for path, text in gen_configs.generated_configs().items():
+        header = []
+        for line in text.splitlines():
+            if not line.startswith('#'):
+                break
+            header.append(line)
+        assert 1 <= len(header) <= 3, path
+        cited = [w.rstrip('.:,') for line in header for w in line.split()
+                 if w.rstrip('.:,').endswith(('.py', '.yaml'))]
+        assert cited, path
+        for name in cited:
+            assert osp.isfile(osp.join(ROOT, name)), (path, name)
+
+
 def test_grid_size():
     assert len(CELLS) == 120
     assert {r.name for r in CELLS} == {
