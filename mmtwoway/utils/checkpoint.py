@@ -29,7 +29,7 @@ import os
 import os.path as osp
 import re
 import zipfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -157,7 +157,8 @@ def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
                          [f'{k} {a} vs {b}' for k, a, b in shapes],
                          _MAX_LISTED, '; '))
     if missing:
-        parts.append(f'{len(missing)} missing: ' + listing(missing, _MAX_LISTED, '; '))
+        parts.append(f'{len(missing)} missing: ' +
+                     listing(missing, _MAX_LISTED, '; '))
     if unexpected:
         parts.append(f'{len(unexpected)} unexpected: ' +
                      listing(unexpected, _MAX_LISTED, '; '))

@@ -338,8 +338,9 @@ class NonFiniteLossHook(Hook):
         if nan_targets:
             message += (
                 f'These samples of that batch have NaN targets (gt_score): '
-                f'{listing(nan_targets, _MAX_LISTED)}. A target must be > 0 (positive), 0 '
-                '(negative) or < 0 (ignored, e.g. -1): fix the annotations. ')
+                f'{listing(nan_targets, _MAX_LISTED)}. A target must be > 0 '
+                '(positive), 0 (negative) or < 0 (ignored, e.g. -1): fix the '
+                'annotations. ')
         else:
             message += (
                 'No target of that batch is NaN, so the logits or gradients '

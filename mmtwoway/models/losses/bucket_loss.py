@@ -134,17 +134,17 @@ def ranks_per_bucket(bucket_size: Optional[int], n: int, world: int) -> int:
         if n % bucket_size:
             raise ValueError(
                 f'Bucket losses: bucket_size={bucket_size} does not divide '
-                f'the local batch of {n} samples. Use a bucket_size that divides '
-                'the per-GPU batch size, and drop_last=True in the train '
-                'dataloader so that the last batch is full too.')
+                f'the local batch of {n} samples. Use a bucket_size that '
+                'divides the per-GPU batch size, and drop_last=True in the '
+                'train dataloader so that the last batch is full too.')
         return 1
     k = bucket_size // n
     if bucket_size % n or world % k:
         raise ValueError(
             f'Bucket losses: bucket_size={bucket_size} is larger than the '
-            f'local batch of {n} samples, so a bucket spans bucket_size / batch '
-            f'ranks; that must be a whole number dividing the world size '
-            f'({world}). Set the per-GPU batch size and bucket_size so that '
+            f'local batch of {n} samples, so a bucket spans bucket_size / '
+            'batch ranks; that must be a whole number dividing the world '
+            f'size ({world}). Set the per-GPU batch size and bucket_size so that '
             'it is, and drop_last=True in the train dataloader.')
     return k
 
