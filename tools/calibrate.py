@@ -31,14 +31,14 @@ from mmpretrain.utils import track
 
 from mmtwoway.apis import load_model, model_classes
 from mmtwoway.apis.cli import add_model_arguments, run_tool
-from mmtwoway.evaluation import (average_precision, calibrate_delta,
-                                 calibrate_thresholds, label_set_scores,
-                                 mean_ap)
-from mmtwoway.evaluation.functional.decision import OVERALL_KEYS
-from mmtwoway.structures import (batch_dicts, batch_scores, check_class_names,
-                                 metric_target, relative_labels,
-                                 save_calibration, threshold_labels,
-                                 topk_labels)
+from mmtwoway.evaluation import average_precision, mean_ap
+from mmtwoway.evaluation.decision import (OVERALL_KEYS, calibrate_delta,
+                                          calibrate_thresholds,
+                                          check_class_names,
+                                          label_set_scores, relative_labels,
+                                          save_calibration, threshold_labels,
+                                          topk_labels)
+from mmtwoway.structures import batch_dicts, batch_scores, metric_target
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:

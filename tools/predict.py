@@ -44,6 +44,7 @@ from mmtwoway.apis import model_classes, predict_readable
 from mmtwoway.datasets.csv_dataset import SEPARATOR
 from mmtwoway.apis.cli import (add_model_arguments, describe_decision,
                                model_from_args, run_tool)
+from mmtwoway.utils.misc import listing
 
 # Exit status when some images could not be read (the rest were written).
 EXIT_UNREADABLE = 3
@@ -183,9 +184,7 @@ def main(argv: Sequence[str] = None) -> Optional[int]:
     if unreadable and not results:
         raise ValueError(
             f'none of the {len(images)} image(s) can be read: ' +
-            '; '.join(str(err) for err in unreadable[:5]) +
-            (f'; ... and {len(unreadable) - 5} more'
-             if len(unreadable) > 5 else ''))
+            listing(unreadable, 5, '; '))
     for r in results:
         labels = ', '.join(f'{name} ({score:.3f})' for name, score in zip(
             r['labels'], r['label_scores']))

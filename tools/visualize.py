@@ -21,7 +21,7 @@ import mmtwoway  # noqa: F401  (registers the modules)
 from mmtwoway.apis import model_classes, predict_images
 from mmtwoway.apis.cli import (add_model_arguments, describe_decision,
                                model_from_args, run_tool)
-from mmtwoway.structures.decision import check_class_names
+from mmtwoway.evaluation.decision import check_class_names
 
 CORRECT, WRONG, MISSED, PLAIN = '#1a7f37', '#cf222e', '#d4760a', '#222222'
 # Images smaller than this (longer side, pixels) are enlarged to it.

@@ -1,8 +1,5 @@
-"""Reading original annotation files with errors that say what is wrong.
-
-Shared by the VAW, WIDER Attribute and VISPR readers: a missing file names
-the expected layout, a malformed one its path and the broken record, so a
-user never has to guess which of 22k files or 229k records to fix.
+"""Reading original annotation files with errors that say what is wrong: a
+missing file names the expected layout, a malformed one its path and record.
 """
 import json
 import math

@@ -1,21 +1,5 @@
-"""Parsed annotation indexes cached next to the data.
-
-Reading some benchmarks in their original form is slow at every start: VAW
-ships 229k training instances in large JSON files, VISPR one small JSON file
-per image (22k of them), and the instance datasets need the size of every
-image. Those datasets parse once, store what they need as a compact JSON
-file in a cache folder (by default ``<data_root>/.mmtwoway_cache/``), and
-read it back on later runs.
-
-A cache entry is valid only for the exact source files it was built from:
-its key is a digest of every source file's absolute path, modification time
-(ns) and size, so replacing, editing or re-extracting a source rebuilds the
-entry automatically. Entries are written atomically (a temporary file in the
-same folder, then ``os.replace``), so an interrupted run or several ranks
-writing at once never leave a half-written cache that a later run trusts.
-Caches are plain JSON, never pickle: loading one cannot run code, even from
-a shared data folder. If the folder is not writable the dataset still works,
-without a cache, and the log says so.
+"""Parsed annotation indexes cached next to the data as plain JSON, rebuilt
+when a source file changes.
 """
 import hashlib
 import json
@@ -29,6 +13,8 @@ from typing import (Any, Callable, Iterable, Iterator, List, Optional,
 
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
+
+from mmtwoway.utils.misc import json_safe
 
 # Bump when the layout of what a dataset stores changes: old entries are
 # then rebuilt instead of misread.
@@ -150,6 +136,23 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
                  cache_dir: Optional[str], build: Callable[[], Any]) -> Any:
     """Return ``build()``, read from / stored in the cache when possible.
 
+    Reading some benchmarks in their original form is slow at every start: VAW
+    ships 229k training instances in large JSON files, VISPR one small JSON
+    file per image (22k of them), and the instance datasets need the size of
+    every image. Those datasets parse once, store what they need as a compact
+    JSON file in a cache folder (by default ``<data_root>/.mmtwoway_cache/``),
+    and read it back on later runs.
+
+    A cache entry is valid only for the exact source files it was built from:
+    its key is a digest of every source file's absolute path, modification time
+    (ns) and size, so replacing, editing or re-extracting a source rebuilds the
+    entry automatically. Entries are written atomically (a temporary file in
+    the same folder, then ``os.replace``), so an interrupted run or several
+    ranks writing at once never leave a half-written cache that a later run
+    trusts. Caches are plain JSON, never pickle: loading one cannot run code,
+    even from a shared data folder. If the folder is not writable the dataset
+    still works, without a cache, and the log says so.
+
     Args:
         name (str): The dataset name, for log messages.
         kind (str): What is cached (e.g. ``'vaw-index'``); part of the file
@@ -164,7 +167,7 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
         Any: What ``build`` returned, now or on the run that cached it.
     """
     if cache_dir is None:
-        return _as_json(build())
+        return json_safe(build())
     key = digest([CACHE_VERSION, kind, file_signature(sources)])
     # The file name depends on which files are read (not on their state),
     # so a changed source overwrites its entry instead of adding one.
@@ -177,7 +180,7 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
             f'file(s) from the cache "{path}".',
             logger='current')
         return entry['payload']
-    payload = _as_json(build())
+    payload = json_safe(build())
     if write_json_atomic(path, dict(key=key, payload=payload)):
         print_log(
             f'{name}: parsed {len(sources)} annotation file(s) and cached '
@@ -185,15 +188,6 @@ def cached_index(name: str, kind: str, sources: Sequence[str],
             'rebuilt automatically when an annotation file changes).',
             logger='current')
     return payload
-
-
-def _as_json(payload: Any) -> Any:
-    """``payload`` as it reads back from JSON (tuples become lists).
-
-    Runs that build the index and runs that read the cache must see the
-    same objects, or a bug could show up only on one of them.
-    """
-    return json.loads(json.dumps(payload))
 
 
 def track(items: Iterable, total: int) -> Iterator:

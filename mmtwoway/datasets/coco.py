@@ -1,20 +1,17 @@
-"""MS-COCO as a multi-label classification dataset.
-
-The Two-way loss paper (Kobayashi, CVPR 2023) turns the COCO 2014 detection
-annotations into image-level labels: an image is positive for a category
-when at least one of its instance annotations (crowd ones included) has that
-category, and images without any annotation are dropped.
-"""
+"""MS-COCO as a multi-label dataset, as the Two-way loss paper builds it."""
 import contextlib
 import io
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
-from mmengine.fileio import get_file_backend, join_path
+from mmengine.fileio import join_path
 from mmengine.logging import print_log
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
+
+from .images import check_missing_policy, drop_missing_images
+from .skipped import SkippedRecords, listing
 
 # How a COCO 2014 download is laid out; quoted in error messages so a user
 # who points the dataset at the wrong folder sees what we expected.
@@ -24,13 +21,17 @@ _EXPECTED_LAYOUT = (
     '<data_root>/train2014/ or <data_root>/images/train2014/; set `ann_file` '
     'and `data_prefix=dict(img_path=...)` relative to `data_root`.')
 
-# How many missing image paths an error message lists before it stops.
-_MAX_LISTED = 5
+_NAME = 'CocoMultiLabel'
 
 
 @DATASETS.register_module()
 class CocoMultiLabel(MultiLabelDataset):
     """MS-COCO instance annotations as a multi-label dataset.
+
+    The Two-way loss paper (Kobayashi, CVPR 2023) turns the COCO 2014 detection
+    annotations into image-level labels: an image is positive for a category
+    when at least one of its instance annotations (crowd ones included) has
+    that category, and images without any annotation are dropped.
 
     Classes are the file's categories sorted by ascending ``id``: class index
     = position in that order, and ``metainfo['classes']`` holds their names.
@@ -75,6 +76,8 @@ class CocoMultiLabel(MultiLabelDataset):
             exists, so that a wrong ``data_prefix`` fails at once rather than
             deep inside the first epoch. Costs one ``stat`` per image.
             Defaults to True.
+        missing_images (str): With ``check_images``: ``'error'`` (default)
+            or ``'skip'`` (counted and logged, see ``dataset.skipped``).
         metainfo (dict, optional): Extra meta information. If it (or
             ``classes``) gives ``classes``, they must equal the json's
             category names in ascending-id order. Defaults to None.
@@ -104,9 +107,12 @@ class CocoMultiLabel(MultiLabelDataset):
                  pipeline: Sequence = (),
                  test_mode: bool = False,
                  check_images: bool = True,
+                 missing_images: str = 'error',
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         self.check_images = check_images
+        self.missing_images = check_missing_policy(_NAME, missing_images)
+        self.skipped = SkippedRecords(_NAME)
         # BaseDataset joins data_root into data_prefix; keep what the user
         # wrote for error messages.
         self._given_prefix = data_prefix
@@ -173,10 +179,8 @@ class CocoMultiLabel(MultiLabelDataset):
                 seen.add(img['id'])
             raise ValueError(
                 f'CocoMultiLabel: "{ann_file}" lists image id(s) more than '
-                f'once: {repeated[:10]}' +
-                (f' and {len(repeated) - 10} more' if len(repeated) > 10
-                 else '') + '. Every image record needs its own "id"; fix '
-                'or regenerate the annotation file.')
+                f'once: {listing(repeated, 10)}. Every image record needs its '
+                'own "id"; fix or regenerate the annotation file.')
         return coco
 
     def _class_names(self, coco) -> List[str]:
@@ -266,32 +270,23 @@ class CocoMultiLabel(MultiLabelDataset):
                 f'{len(coco.dataset["annotations"])} annotations), so the '
                 'dataset would be empty. Is this an image-info-only (test) '
                 'file?')
-        if self.check_images:
-            self._check_images(data_list)
-        return data_list
-
-    def _check_images(self, data_list: List[dict]) -> None:
-        """Raise if some image files of ``data_list`` do not exist."""
-        backend = get_file_backend(self.img_prefix, enable_singleton=True)
-        missing = [
-            info['img_path'] for info in data_list
-            if not backend.exists(info['img_path'])
-        ]
-        if missing:
-            listed = ', '.join(missing[:_MAX_LISTED])
-            more = '' if len(missing) <= _MAX_LISTED else ', ...'
-            raise FileNotFoundError(
-                f'CocoMultiLabel: {len(missing)} of {len(data_list)} images '
-                f'listed in "{self.ann_file}" are missing under the image '
-                f'folder "{self.img_prefix}" (data_prefix='
-                f'{self._given_prefix!r} under data_root='
-                f'{self.data_root!r}): {listed}{more}. Fix data_prefix (e.g. '
-                '"train2014" or "images/train2014"), or pass '
-                'check_images=False.')
+        if not self.check_images:
+            return data_list
+        total = len(data_list)
+        data_list = drop_missing_images(
+            _NAME, data_list, self.missing_images,
+            lambda info: f'{info["img_path"]} (image id {info["img_id"]} of '
+            f'"{ann_file}")', f'The image folder is "{self.img_prefix}" '
+            f'(data_prefix={self._given_prefix!r} under data_root='
+            f'{self.data_root!r}): fix data_prefix (e.g. "train2014" or '
+            '"images/train2014"), or pass check_images=False.', self.skipped)
+        return self.skipped.finish(data_list, total, f'"{ann_file}"',
+                                   'images')
 
     def extra_repr(self) -> List[str]:
         """Lines added to ``repr(dataset)``."""
         return [
             f'Annotation file: \t{self.ann_file}',
             f'Prefix of images: \t{self.img_prefix}',
+            f'Skipped: \t{self.skipped.counts()}',
         ]

@@ -1,26 +1,4 @@
-"""Base of the datasets whose samples are instance boxes (VAW, WIDER).
-
-A subclass parses its files into one sample per box::
-
-    dict(img_path, instance_bbox=[x1, y1, x2, y2], gt_label=[...],
-         neg_label=[...], **ids)
-
-and :meth:`InstanceDataset.finish` applies what both datasets share:
-
-* the missing-image policy (``missing_images``: ``'error'`` or ``'skip'``);
-* **the box rule**: a box is kept only if at least ``min_box_size`` pixels
-  (default 1) of its width and of its height lie inside the image, whose
-  size is read from the file header (and cached). Degenerate boxes (width
-  or height <= 0) and boxes wholly outside the image fail it; they are
-  skipped, counted and logged with their file and record. Boxes partly
-  outside are kept and clipped by
-  :class:`~mmtwoway.datasets.transforms.CropInstance`;
-* zero samples left is an error.
-
-Labels follow mmtwoway's ignored-label convention
-(:mod:`mmtwoway.datasets.partial_labels`): ``gt_score`` is 1 for
-``gt_label``, 0 for ``neg_label`` and -1 (ignored) for every other class.
-"""
+"""Base of the datasets whose samples are instance boxes (VAW, WIDER)."""
 from typing import Callable, List, Sequence, Union
 
 from mmpretrain.datasets import MultiLabelDataset
@@ -35,6 +13,27 @@ from .transforms.crop_instance import visible_extent
 
 class InstanceDataset(PartialLabelMixin, MultiLabelDataset):
     """A partially labelled multi-label dataset, one sample per box.
+
+    A subclass parses its files into one sample per box::
+
+        dict(img_path, instance_bbox=[x1, y1, x2, y2], gt_label=[...],
+             neg_label=[...], **ids)
+
+    and :meth:`InstanceDataset.finish` applies what both datasets share:
+
+    * the missing-image policy (``missing_images``: ``'error'`` or ``'skip'``);
+    * **the box rule**: a box is kept only if at least ``min_box_size`` pixels
+      (default 1) of its width and of its height lie inside the image, whose
+      size is read from the file header (and cached). Degenerate boxes (width
+      or height <= 0) and boxes wholly outside the image fail it; they are
+      skipped, counted and logged with their file and record. Boxes partly
+      outside are kept and clipped by
+      :class:`~mmtwoway.datasets.transforms.CropInstance`;
+    * zero samples left is an error.
+
+    Labels follow mmtwoway's ignored-label convention
+    (:mod:`mmtwoway.datasets.partial_labels`): ``gt_score`` is 1 for
+    ``gt_label``, 0 for ``neg_label`` and -1 (ignored) for every other class.
 
     Args:
         ann_file (str | Sequence[str]): Annotation file(s), relative to

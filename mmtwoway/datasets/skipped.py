@@ -1,32 +1,25 @@
-"""Bookkeeping of the records (or labels) a dataset leaves out, and why.
-
-mmtwoway's datasets either stop with an error naming the file and record, or
-skip a record on purpose (a documented rule, or a policy the user chose);
-a skip is never silent. Reasons are full phrases that say what happened
-(``'skipped, image not found'``, or for a single label ``'kept, attribute
-made ignored: ...'``). Each dataset keeps a :class:`SkippedRecords`: the
-log gets one warning per reason with the count and the first examples, and
-``dataset.skipped`` keeps the full list (``tools/misc/dataset_stats.py``
-prints it).
-"""
+"""Bookkeeping of the records (or labels) a dataset leaves out, and why."""
 import logging
 from typing import Dict, List
 
 from mmengine.logging import print_log
 
-# How many examples a log line or an error message lists per reason.
-MAX_LISTED = 5
+from mmtwoway.utils.misc import listing
 
-
-def listing(items: List[str], limit: int = MAX_LISTED) -> str:
-    """The first ``limit`` items joined by ', ' (with '...' if there are
-    more)."""
-    more = ', ...' if len(items) > limit else ''
-    return ', '.join(items[:limit]) + more
+__all__ = ['SkippedRecords', 'listing']
 
 
 class SkippedRecords:
     """The records one dataset skipped, grouped by reason.
+
+    mmtwoway's datasets either stop with an error naming the file and record,
+    or skip a record on purpose (a documented rule, or a policy the user
+    chose); a skip is never silent. Reasons are full phrases that say what
+    happened (``'skipped, image not found'``, or for a single label ``'kept,
+    attribute made ignored: ...'``). Each dataset keeps a
+    :class:`SkippedRecords`: the log gets one warning per reason with the
+    count and the first examples, and ``dataset.skipped`` keeps the full list
+    (``tools/misc/dataset_stats.py`` prints it).
 
     Args:
         name (str): The dataset's name, the prefix of log lines.

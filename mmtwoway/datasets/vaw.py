@@ -1,11 +1,4 @@
-"""VAW (Visual Attributes in the Wild, Pham et al., CVPR 2021).
-
-620 attributes of object instances in Visual Genome images, read from the
-files of github.com/adobe-research/vaw_dataset as they are published. Each
-instance is one sample: the crop of its box, labelled 1 for its
-``positive_attributes``, 0 for its ``negative_attributes`` and ignored (-1)
-for every other attribute, which is what VAW's official evaluator does too.
-"""
+"""VAW (Visual Attributes in the Wild, Pham et al., CVPR 2021)."""
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -36,6 +29,12 @@ _IMAGE, _INSTANCE, _BOX, _POS, _NEG = 0, 1, slice(2, 6), 6, 7
 @DATASETS.register_module()
 class VAW(InstanceDataset):
     """VAW instances as a partially labelled multi-label dataset.
+
+    620 attributes of object instances in Visual Genome images, read from the
+    files of github.com/adobe-research/vaw_dataset as they are published. Each
+    instance is one sample: the crop of its box, labelled 1 for its
+    ``positive_attributes``, 0 for its ``negative_attributes`` and ignored (-1)
+    for every other attribute, which is what VAW's official evaluator does too.
 
     Classes are the 620 names of ``attribute_index.json``, class index = the
     file's index (``"light colored": 75``). Each sample::

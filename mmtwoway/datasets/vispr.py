@@ -1,11 +1,4 @@
-"""VISPR (Visual Privacy, Orekondy et al., ICCV 2017).
-
-68 privacy attributes per image, read from the VISPR2017 files as published
-(github.com/tribhuvanesh/vpa): split lists that name one JSON annotation
-file per image, and ``attributes.tsv`` for the classes. Every image is fully
-labelled (``a0_safe`` is the label of safe images), so samples carry only
-``gt_label``.
-"""
+"""VISPR (Visual Privacy, Orekondy et al., ICCV 2017)."""
 import csv
 import os.path as osp
 from typing import List, Sequence, Union
@@ -36,6 +29,12 @@ _TSV_COLUMNS = ('idx', 'attribute_id')
 @DATASETS.register_module()
 class VISPR(MultiLabelDataset):
     """VISPR2017 images as a multi-label dataset.
+
+    68 privacy attributes per image, read from the VISPR2017 files as published
+    (github.com/tribhuvanesh/vpa): split lists that name one JSON annotation
+    file per image, and ``attributes.tsv`` for the classes. Every image is
+    fully labelled (``a0_safe`` is the label of safe images), so samples carry
+    only ``gt_label``.
 
     Classes: the ``attribute_id`` column of ``attributes.tsv``, class index
     = its ``idx`` column (0..67), not the number inside the id (ids are

@@ -1,20 +1,4 @@
-"""PASCAL VOC 2007 / 2012 with difficult-only classes handled explicitly.
-
-mmpretrain's :class:`~mmpretrain.datasets.VOC` reads the VOCdevkit layout
-and puts the classes seen only on "difficult" objects into
-``gt_label_difficult``. This subclass keeps that and adds:
-
-* the training treatment of those classes: ``difficult_as='negative'``
-  (default, common practice) or ``'ignore'``, which emits mmtwoway's
-  ``gt_score`` with -1 for them (see
-  :mod:`mmtwoway.datasets.partial_labels`). In evaluation,
-  :class:`~mmtwoway.evaluation.MultiLabelMAP` ignores them in either case
-  (its ``difficult_as='ignore'``), as long as the test ``PackInputs`` keeps
-  ``gt_label_difficult`` in its ``meta_keys``;
-* clear errors instead of mmpretrain's silent skips: an object whose name
-  is not a VOC class, a missing or malformed XML file;
-* the missing-image check (``missing_images``).
-"""
+"""PASCAL VOC 2007 / 2012 with difficult-only classes handled explicitly."""
 import os.path as osp
 import xml.etree.ElementTree as ET
 from typing import List, Tuple
@@ -38,6 +22,21 @@ DIFFICULT_AS = ('negative', 'ignore')
 @DATASETS.register_module()
 class VOCMultiLabel(PartialLabelMixin, VOC):
     """PASCAL VOC as a multi-label dataset, difficult objects configurable.
+
+    mmpretrain's :class:`~mmpretrain.datasets.VOC` reads the VOCdevkit layout
+    and puts the classes seen only on "difficult" objects into
+    ``gt_label_difficult``. This subclass keeps that and adds:
+
+    * the training treatment of those classes: ``difficult_as='negative'``
+      (default, common practice) or ``'ignore'``, which emits mmtwoway's
+      ``gt_score`` with -1 for them (see
+      :mod:`mmtwoway.datasets.partial_labels`). In evaluation,
+      :class:`~mmtwoway.evaluation.MultiLabelMAP` ignores them in either case
+      (its ``difficult_as='ignore'``), as long as the test ``PackInputs`` keeps
+      ``gt_label_difficult`` in its ``meta_keys``;
+    * clear errors instead of mmpretrain's silent skips: an object whose name
+      is not a VOC class, a missing or malformed XML file;
+    * the missing-image check (``missing_images``).
 
     Each sample::
 

@@ -1,11 +1,4 @@
-"""WIDER Attribute (Li et al., ECCV 2016).
-
-14 binary attributes of the people in WIDER images, read from
-``wider_attribute_trainval.json`` / ``wider_attribute_test.json`` (from
-``wider_attribute_annotation.zip``) as published. Each person box is one
-sample: its attribute values 1 / -1 / 0 become positive / negative /
-ignored.
-"""
+"""WIDER Attribute (Li et al., ECCV 2016)."""
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
@@ -35,6 +28,12 @@ _POSITIVE, _NEGATIVE, _UNSPECIFIED = 1, -1, 0
 @DATASETS.register_module()
 class WIDERAttribute(InstanceDataset):
     """WIDER Attribute person boxes as a partially labelled dataset.
+
+    14 binary attributes of the people in WIDER images, read from
+    ``wider_attribute_trainval.json`` / ``wider_attribute_test.json`` (from
+    ``wider_attribute_annotation.zip``) as published. Each person box is one
+    sample: its attribute values 1 / -1 / 0 become positive / negative /
+    ignored.
 
     Classes are the names of the file's ``attribute_id_map`` in index order
     (Male, longHair, sunglass, Hat, Tshiirt, longSleeve, formal, shorts,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..structures.decision import Decision
+from ..evaluation.decision import Decision
 from .preprocessing import input_spec
 
 METADATA_FORMAT = 'mmtwoway-onnx'
@@ -76,7 +76,7 @@ class ExportedClassifier(nn.Module):
         logits = self.model.head(self.model.extract_feat(x))
         if self.rule == 'topk':
             return logits
-        # float64, as mmtwoway.evaluation.functional.decision: a threshold
+        # float64, as mmtwoway.evaluation.decision: a threshold
         # lies halfway between two float32 scores.
         scores = logits.double()
         if self.rule == 'thresholds':

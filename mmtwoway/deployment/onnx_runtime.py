@@ -15,7 +15,7 @@ import torch
 
 from ..apis.inference import _BATCHES_PER_CHUNK, prediction
 from ..datasets.transforms.loading import ImageReadError
-from ..structures.decision import Decision
+from ..evaluation.decision import Decision
 from .onnx_export import (INPUT, LABELS, LOGITS, METADATA_FORMAT,
                           METADATA_VERSION, require)
 from .preprocessing import ImagePreprocessor

@@ -24,32 +24,12 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..utils.misc import json_safe
+
 # Transforms that do not change what the network sees (loading is step 1,
 # PackInputs only lays out the array).
 _LOADERS = ('LoadImageFromFile', 'LoadCheckedImageFromFile')
 _PASSIVE = _LOADERS + ('PackInputs', )
-
-
-def jsonable(value: Any) -> Any:
-    """A config value as plain JSON types (dicts, lists, numbers, str).
-
-    Args:
-        value (Any): A (nested) ``ConfigDict`` / dict / list / tuple / scalar.
-
-    Returns:
-        The same structure with dicts and lists only.
-
-    Raises:
-        ValueError: A value has no JSON form (e.g. a function).
-    """
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ValueError(f'the test pipeline holds {value!r}, which cannot be '
-                     'written to the model\'s metadata; use plain values.')
 
 
 def _tuples(value: Any) -> Any:
@@ -127,7 +107,7 @@ def input_spec(model: torch.nn.Module, pipeline: Sequence[dict],
         std = pre.std.flatten().tolist()
     else:
         mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
-    steps = [jsonable(t) for t in pipeline
+    steps = [json_safe(t) for t in pipeline
              if t.get('type') not in _LOADERS]
     return dict(
         input=input_name,

@@ -1,25 +1,4 @@
-"""``TorchDefault``: PyTorch's own initialisation of a layer, as an init_cfg.
-
-The authors' script replaces the network's last ``nn.Linear`` with a fresh
-``nn.Linear(in_features, C)`` and trains it as it comes out of the
-constructor: weights Kaiming-uniform with ``a = sqrt(5)``, i.e. uniform in
-``(-1/sqrt(fan_in), 1/sqrt(fan_in))``, and the bias uniform in the same
-range. mmengine's initialisers cannot express that (their bias is a
-constant), and mmpretrain's heads default to Normal(std 0.01) weights and a
-zero bias. ``TorchDefault`` calls the matching layers' own
-``reset_parameters()``, so it is PyTorch's default init by construction,
-for whichever layer type and PyTorch version.
-
-    head=dict(type='TwoWayLinearClsHead', ...,
-              init_cfg=dict(type='TorchDefault', layer='Linear'))
-
-The class is registered in mmengine's root ``WEIGHT_INITIALIZERS``, not in
-mmpretrain's child registry: mmengine looks initialisers up in the root
-registry, which reaches a child registry only while a default scope is set
-(inside a Runner); a model built and initialised outside one (a script,
-``tools/benchmark/gpu_check.py``) would otherwise not find it. Children
-find it through their parent either way.
-"""
+"""``TorchDefault``: PyTorch's own initialisation of a layer (an init_cfg)."""
 import torch.nn as nn
 from mmengine.model.weight_init import BaseInit, update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
@@ -28,6 +7,26 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 @WEIGHT_INITIALIZERS.register_module(name='TorchDefault')
 class TorchDefaultInit(BaseInit):
     """Re-run PyTorch's default initialisation of the given layers.
+
+    The authors' script replaces the network's last ``nn.Linear`` with a fresh
+    ``nn.Linear(in_features, C)`` and trains it as it comes out of the
+    constructor: weights Kaiming-uniform with ``a = sqrt(5)``, i.e. uniform in
+    ``(-1/sqrt(fan_in), 1/sqrt(fan_in))``, and the bias uniform in the same
+    range. mmengine's initialisers cannot express that (their bias is a
+    constant), and mmpretrain's heads default to Normal(std 0.01) weights and a
+    zero bias. ``TorchDefault`` calls the matching layers' own
+    ``reset_parameters()``, so it is PyTorch's default init by construction,
+    for whichever layer type and PyTorch version.
+
+        head=dict(type='TwoWayLinearClsHead', ...,
+                  init_cfg=dict(type='TorchDefault', layer='Linear'))
+
+    The class is registered in mmengine's root ``WEIGHT_INITIALIZERS``, not in
+    mmpretrain's child registry: mmengine looks initialisers up in the root
+    registry, which reaches a child registry only while a default scope is set
+    (inside a Runner); a model built and initialised outside one (a script,
+    ``tools/benchmark/gpu_check.py``) would otherwise not find it. Children
+    find it through their parent either way.
 
     Args:
         layer (str | list[str], optional): layer class names (or names of

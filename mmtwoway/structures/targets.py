@@ -1,35 +1,5 @@
-"""mmtwoway's label convention: target matrices of 1 / 0 / -1.
-
-Every loss, metric and tool of mmtwoway reads a target entry as
-
-* ``> 0``: positive (``POSITIVE`` = 1),
-* ``== 0``: negative (``NEGATIVE`` = 0),
-* ``< 0``: ignored, the label is unknown (``IGNORED`` = -1).
-
-A data sample carries its labels in one of two ways. A fully labelled
-sample may carry only ``gt_label``, its positive class indices (as
-everywhere in mmpretrain); every other class is negative. A sample whose
-labels are partly unknown carries ``gt_score``, a float vector of length C
-with the values above; datasets build it with :func:`label_scores`.
-
-Two consumers turn a batch of data samples into a target matrix:
-
-* :func:`build_target`, for the losses: a float ``(N, C)`` matrix on the
-  logits' device, built for the whole batch at once with no host sync and
-  no CPU/GPU mix, since mmpretrain's data preprocessor has already moved
-  ``gt_label`` / ``gt_score`` to the GPU;
-* :func:`metric_target`, for the metrics and tools: an int8 ``(N, C)``
-  matrix on the CPU, where VOC's ``gt_label_difficult`` is applied.
-
-Non-finite targets: ``+-inf`` fall into the three sets by their sign. NaN is
-none of them: reading it as "ignored" (what ``target > 0`` / ``target ==
-0`` tests do) or as "negative" (what ``sign()`` then an integer cast does)
-silently changes the result (86.1 vs 100.0 mAP on one 3 x 3 example). So a
-NaN target is an error that names the sample wherever targets reach the
-host (:func:`metric_target`, :func:`~mmtwoway.evaluation.mean_ap`, the
-calibration tool). Inside the loss, which must not wait for the device, a
-NaN target makes the bucket's loss NaN instead, and ``NonFiniteLossHook``
-stops training and names the samples.
+"""mmtwoway's label convention: target matrices of 1 (positive), 0 (negative)
+and -1 (ignored).
 """
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
@@ -52,6 +22,18 @@ def label_scores(num_classes: int,
                  negatives: Optional[Iterable[int]] = None,
                  ignored: Optional[Iterable[int]] = None) -> np.ndarray:
     """The dense ``gt_score`` vector (1 / 0 / -1) of one sample.
+
+    Every loss, metric and tool of mmtwoway reads a target entry as
+
+    * ``> 0``: positive (``POSITIVE`` = 1),
+    * ``== 0``: negative (``NEGATIVE`` = 0),
+    * ``< 0``: ignored, the label is unknown (``IGNORED`` = -1).
+
+    A data sample carries its labels in one of two ways. A fully labelled
+    sample may carry only ``gt_label``, its positive class indices (as
+    everywhere in mmpretrain); every other class is negative. A sample whose
+    labels are partly unknown carries ``gt_score``, a float vector of length C
+    with the values above; datasets build it with :func:`label_scores`.
 
     Args:
         num_classes (int): C, the length of the vector.
@@ -131,6 +113,16 @@ def describe_sample(sample: Optional[SampleLike]) -> str:
 def check_target_not_nan(target: torch.Tensor, what: str) -> None:
     """Raise if a target vector or matrix holds NaN.
 
+    Non-finite targets: ``+-inf`` fall into the three sets by their sign. NaN
+    is none of them: reading it as "ignored" (what ``target > 0`` / ``target ==
+    0`` tests do) or as "negative" (what ``sign()`` then an integer cast does)
+    silently changes the result (86.1 vs 100.0 mAP on one 3 x 3 example). So a
+    NaN target is an error that names the sample wherever targets reach the
+    host (:func:`metric_target`, :func:`~mmtwoway.evaluation.mean_ap`, the
+    calibration tool). Inside the loss, which must not wait for the device, a
+    NaN target makes the bucket's loss NaN instead, and ``NonFiniteLossHook``
+    stops training and names the samples.
+
     Integer and boolean targets cannot hold NaN and are not scanned.
 
     Args:
@@ -164,6 +156,15 @@ def build_target(data_samples: Sequence[SampleLike],
                  device: Union[None, str, torch.device] = None
                  ) -> torch.Tensor:
     """The float target matrix ``(N, C)`` of a batch, for the losses.
+
+    Two consumers turn a batch of data samples into a target matrix:
+
+    * :func:`build_target`, for the losses: a float ``(N, C)`` matrix on the
+      logits' device, built for the whole batch at once with no host sync and
+      no CPU/GPU mix, since mmpretrain's data preprocessor has already moved
+      ``gt_label`` / ``gt_score`` to the GPU;
+    * :func:`metric_target`, for the metrics and tools: an int8 ``(N, C)``
+      matrix on the CPU, where VOC's ``gt_label_difficult`` is applied.
 
     ``gt_score`` rows are used as they are; ``gt_label`` rows become 1 at
     the positive indices and 0 elsewhere. Samples of both kinds may share a

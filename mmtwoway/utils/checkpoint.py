@@ -9,9 +9,11 @@ import os.path as osp
 import pickle
 import re
 import zipfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
+
+from .misc import listing
 
 # How the legacy (pre-zip) torch.save format starts: a pickle (protocol 2).
 _PICKLE_START = b'\x80'
@@ -162,13 +164,6 @@ def state_dict_of(checkpoint: Dict[str, Any]) -> Dict[str, torch.Tensor]:
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 
 
-def _listing(items: List[str]) -> str:
-    """At most a few items, and how many more."""
-    shown = '; '.join(items[:_MAX_LISTED])
-    more = len(items) - _MAX_LISTED
-    return shown + (f'; ... and {more} more' if more > 0 else '')
-
-
 def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
                      path: str) -> None:
     """Raise unless ``state`` holds exactly the model's weights and shapes.
@@ -204,13 +199,15 @@ def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
             break
     if shapes:
         parts.append(f'{len(shapes)} weight(s) of another shape (checkpoint '
-                     'vs model): ' + _listing(
-                         [f'{k} {a} vs {b}' for k, a, b in shapes]))
+                     'vs model): ' + listing(
+                         [f'{k} {a} vs {b}' for k, a, b in shapes],
+                         _MAX_LISTED, '; '))
     if missing:
-        parts.append(f'{len(missing)} missing: ' + _listing(missing))
+        parts.append(f'{len(missing)} missing: ' +
+                     listing(missing, _MAX_LISTED, '; '))
     if unexpected:
         parts.append(f'{len(unexpected)} unexpected: ' +
-                     _listing(unexpected))
+                     listing(unexpected, _MAX_LISTED, '; '))
     raise ValueError(
         f'checkpoint {path} does not fit the model of the config: ' +
         '; '.join(parts) + '. Use the config the checkpoint was trained '

@@ -12,8 +12,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmtwoway  # noqa: F401  (registers everything)
-from mmtwoway.testing.experiments import (BACKBONES, DATASETS, HAND_WRITTEN, LOSSES,
-                                  TABLES, WEIGHTS, all_runs)
+from tools.misc.paper import (BACKBONES, DATASETS, HAND_WRITTEN, LOSSES,
+                              TABLES, WEIGHTS, all_runs)
 from tools.misc import gen_configs
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -79,6 +79,22 @@ def loss_base(loss):
 def test_generated_files_are_up_to_date():
     assert gen_configs.stale_files() == [], \
         'run python tools/misc/gen_configs.py and commit the result'
+
+
+def test_generated_headers_are_short_and_name_real_files():
+    """At most 3 comment lines on top; the files they cite exist."""
+    for path, text in gen_configs.generated_configs().items():
+        header = []
+        for line in text.splitlines():
+            if not line.startswith('#'):
+                break
+            header.append(line)
+        assert 1 <= len(header) <= 3, path
+        cited = [w.rstrip('.:,') for line in header for w in line.split()
+                 if w.rstrip('.:,').endswith(('.py', '.yaml'))]
+        assert cited, path
+        for name in cited:
+            assert osp.isfile(osp.join(ROOT, name)), (path, name)
 
 
 def test_grid_size():

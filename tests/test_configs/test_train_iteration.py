@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import mmtwoway  # noqa: F401  (registers everything)
-from mmtwoway.testing.coco_writer import CocoWriter
+from tools.misc.coco_writer import CocoWriter
 from mmtwoway.models.losses import frequency_weights
 from mmtwoway.utils.runtime import adapt_to_machine
 

@@ -268,7 +268,7 @@ def test_duplicate_image_id(tmp_path):
     with pytest.raises(ValueError) as err:
         build(tmp_path)
     message = str(err.value)
-    assert f'"{path}" lists image id(s) more than once: [{first["id"]}]' \
+    assert f'"{path}" lists image id(s) more than once: {first["id"]}.' \
         in message
 
 
@@ -277,7 +277,7 @@ def test_missing_images(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         build(tmp_path)
     msg = str(err.value)
-    assert '2 of 4 images' in msg
+    assert '2 image file(s) used by 2 of 4 samples not found' in msg
     assert path in msg
     assert osp.join(str(tmp_path), 'images/train2014', file_name(9)) in msg
     assert osp.join(str(tmp_path), 'images/train2014', file_name(42)) in msg
@@ -289,6 +289,11 @@ def test_missing_images(tmp_path):
 
     ds = build(tmp_path, check_images=False)
     assert len(ds) == 4
+
+    # As the other datasets: 'skip' leaves them out, counted.
+    ds = build(tmp_path, missing_images='skip')
+    assert len(ds) == 2
+    assert ds.skipped.counts() == {'skipped, image not found': 2}
 
 
 def test_zero_samples(tmp_path):

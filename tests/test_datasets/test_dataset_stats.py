@@ -128,8 +128,8 @@ def test_every_image_missing_is_an_error_after_the_report(tool, tmp_path,
     """A wrong data_prefix used to print the report and exit 0."""
     import shutil
 
-    from mmtwoway.testing.mosaic import (digits_item_pool,
-                                          write_mosaic_dataset)
+    from tools.misc.item_pools import digits_item_pool
+    from tools.misc.mosaic import write_mosaic_dataset
     root = str(tmp_path / 'demo')
     write_mosaic_dataset(root, digits_item_pool(), 12, 6, seed=0)
     shutil.rmtree(osp.join(root, 'val'))

@@ -23,7 +23,7 @@ from mmtwoway.datasets.image_header import read_header
 from mmtwoway.datasets.transforms.decode import resize
 from mmtwoway.models.data_preprocessors.device_jpeg import render_batch
 from mmtwoway.structures.crop_plan import random_resized_crop_box, reduction
-from mmtwoway.testing.photos import photo, sample_photos
+from tools.misc.photos import photo, sample_photos
 
 # torchvision.io's decoders warn of their deprecation on every call.
 pytestmark = pytest.mark.filterwarnings(

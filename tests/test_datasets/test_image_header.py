@@ -13,7 +13,7 @@ from mmtwoway.datasets.image_header import (jpeg_header, read_file_header,
 from mmtwoway.datasets.images import read_image_size
 from mmtwoway.datasets.transforms import (DecodeRandomResizedCrop,
                                           DecodeResizeCenterCrop)
-from mmtwoway.testing.photos import photo, sample_photos
+from tools.misc.photos import photo, sample_photos
 
 pytestmark = pytest.mark.filterwarnings(
     'ignore:The image decoding:DeprecationWarning')

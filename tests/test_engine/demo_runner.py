@@ -13,7 +13,8 @@ from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS
 
 from mmtwoway.datasets import CocoMultiLabel
-from mmtwoway.testing.mosaic import digits_item_pool, write_mosaic_dataset
+from tools.misc.item_pools import digits_item_pool
+from tools.misc.mosaic import write_mosaic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CFG = osp.join(ROOT, 'configs', 'twoway_demo.py')

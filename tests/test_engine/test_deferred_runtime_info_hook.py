@@ -11,7 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmtwoway  # noqa: F401  (registers everything)
-from mmtwoway.testing.synthetic import write_coco_jpegs
+from tools.misc.synthetic import write_coco_jpegs
 from mmtwoway.engine.hooks import DeferredRuntimeInfoHook
 from mmtwoway.utils.runtime import adapt_to_machine
 

@@ -21,7 +21,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.models.data_preprocessors import ColorAugmentDataPreprocessor
-from mmtwoway.testing.synthetic import write_coco_jpegs
+from tools.misc.synthetic import write_coco_jpegs
 from mmtwoway.utils.runtime import use_bf16
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -10,10 +10,9 @@ from sklearn.metrics import f1_score
 
 import mmtwoway  # noqa: F401
 from mmtwoway.evaluation import calibrate_delta, calibrate_thresholds
-from mmtwoway.structures import Decision
-from mmtwoway.structures.decision import load_calibration, save_calibration
-from mmtwoway.evaluation.functional.decision import label_set_scores
-from mmtwoway.structures.decision import (relative_labels, score_gaps,
+from mmtwoway.evaluation.decision import (Decision, label_set_scores,
+                                          load_calibration, relative_labels,
+                                          save_calibration, score_gaps,
                                           threshold_labels, topk_labels)
 
 

@@ -11,8 +11,8 @@ from sklearn.metrics import precision_recall_fscore_support
 
 import mmtwoway  # noqa: F401
 from mmtwoway.evaluation import MultiLabelF1, label_set_scores
-from mmtwoway.structures.decision import save_calibration
-from mmtwoway.structures.decision import threshold_labels, topk_labels
+from mmtwoway.evaluation.decision import (save_calibration, threshold_labels,
+                                          topk_labels)
 
 NUM_CLASSES = 6
 

@@ -22,7 +22,7 @@ from mmtwoway.models import (ColorAugmentDataPreprocessor,
                              DeviceJpegDataPreprocessor)
 from mmtwoway.models.data_preprocessors.device_jpeg import render_batch
 from mmtwoway.structures.crop_plan import DecodePlan
-from mmtwoway.testing.photos import photo, sample_photos
+from tools.misc.photos import photo, sample_photos
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = Config.fromfile(osp.join(ROOT, 'configs/_base_/datasets/coco.py'))

@@ -16,7 +16,7 @@ from mmtwoway.models.data_preprocessors import device_jpeg
 from mmtwoway.models.data_preprocessors.device_jpeg import (
     DeviceDecodeWarning, aa_weights, decode_batch, render_batch)
 from mmtwoway.structures.crop_plan import DecodePlan, orient_array
-from mmtwoway.testing.photos import photo, sample_photos
+from tools.misc.photos import photo, sample_photos
 
 pytestmark = pytest.mark.filterwarnings(
     'ignore:The image decoding:DeprecationWarning')

@@ -10,7 +10,7 @@ import re
 import pytest
 from mmengine.config import Config
 
-from mmtwoway.testing.experiments import TABLES
+from tools.misc.paper import TABLES
 from tools import ablation
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -179,7 +179,7 @@ def test_every_cell_of_the_layout_has_a_run(key):
 
 def test_model_zoo_measured_columns():
     """gen_configs --work-root fills the zoo; --check ignores those cells."""
-    from mmtwoway.testing.experiments.results import (Result, blank_measured,
+    from tools.misc.zoo import (Result, blank_measured,
                                               render_zoo)
     empty = render_zoo({})
     filled = render_zoo({

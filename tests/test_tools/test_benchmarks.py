@@ -2,7 +2,7 @@
 
 It runs for real: the mmengine Runner trains, the report and plot are
 written and read back. The loss benchmark's machinery is imported from
-``mmtwoway.testing.loss_benchmark``; its command line runs in a
+``tools.benchmark.loss_bench``; its command line runs in a
 subprocess, as a user runs it. It needs Fashion-MNIST and skips without it
 (``make bench-data`` installs it).
 """
@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mmtwoway.testing.loss_benchmark import (configs, data, report, settings,
-                                             training)
+from tools.benchmark.loss_bench import (configs, data, report, settings,
+                                        training)
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.
 pytestmark = pytest.mark.slow

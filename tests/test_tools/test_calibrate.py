@@ -14,8 +14,7 @@ from mmtwoway.apis import load_model, predict_images
 from mmtwoway.datasets import CocoMultiLabel
 from mmtwoway.evaluation import (calibrate_delta, calibrate_thresholds,
                                  label_set_scores, mean_ap)
-from mmtwoway.structures.decision import load_calibration
-from mmtwoway.structures.decision import threshold_labels
+from mmtwoway.evaluation.decision import load_calibration, threshold_labels
 from mmtwoway.utils.runtime import adapt_to_machine
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.

@@ -18,8 +18,7 @@ from demo_run import (CLASSES, ROOT, calibration, demo_run, onnx_model,
 
 from mmtwoway.apis import load_model
 from mmtwoway.deployment import ImagePreprocessor, read_metadata
-from mmtwoway.structures.decision import (load_calibration,
-                                             save_calibration)
+from mmtwoway.evaluation.decision import load_calibration, save_calibration
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.
 pytestmark = pytest.mark.slow

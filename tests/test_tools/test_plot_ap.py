@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
 
-from mmtwoway.structures.decision import load_calibration, save_calibration
+from mmtwoway.evaluation.decision import load_calibration, save_calibration
 from mmtwoway.utils.runtime import adapt_to_machine
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.

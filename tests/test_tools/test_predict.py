@@ -12,8 +12,8 @@ from demo_run import (CLASSES, calibration, demo_run, load_tool, onnx_model,
                       run_main)
 from mmengine.config import Config
 
-from mmtwoway.structures.decision import load_calibration, save_calibration
-from mmtwoway.structures.decision import threshold_labels
+from mmtwoway.evaluation.decision import (load_calibration, save_calibration,
+                                          threshold_labels)
 
 # Subprocesses, demo training or large models: `make test-fast` skips them.
 pytestmark = pytest.mark.slow

@@ -58,7 +58,7 @@ def read_class_names(path: str) -> List[str]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'--classes file {path} does not exist')
     if path.lower().endswith('.json'):
-        from mmtwoway.structures.decision import load_calibration
+        from mmtwoway.evaluation.decision import load_calibration
         return list(load_calibration(path)['classes'])
     with open(path, encoding='utf-8') as f:
         return [line.strip() for line in f if line.strip()]
@@ -92,7 +92,7 @@ def _from_pickle(path: str) -> Dict:
 
 def _from_calibration(path: str) -> Dict:
     """Per-class AP and positives stored in a calibration file."""
-    from mmtwoway.structures.decision import load_calibration
+    from mmtwoway.evaluation.decision import load_calibration
     data = load_calibration(path)
     per_class = data.get('validation', {}).get('per_class', {})
     if 'ap' not in per_class or 'num_positives' not in per_class:

@@ -31,7 +31,9 @@ torchvision pipeline. Rows:
 import argparse
 import json
 import os
+import os.path as osp
 import platform
+import sys
 import tempfile
 import time
 import warnings
@@ -47,7 +49,10 @@ from PIL import Image
 
 import mmtwoway  # noqa: F401  (registers the transforms and preprocessors)
 from mmpretrain.registry import MODELS
-from mmtwoway.testing.photos import write_coco_photos
+
+# Run as a script: put the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.misc.photos import write_coco_photos  # noqa: E402
 
 from pipelines import (MMPRETRAIN_IMAGENET_PIPELINE,  # noqa: E402
                        OLD_TRAIN_PIPELINE, AuthorsDataset, coco_dataset,

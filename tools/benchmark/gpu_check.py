@@ -32,6 +32,8 @@ the CPU path can be tested anywhere; its figures mean nothing.
 import argparse
 import gc
 import json
+import os.path as osp
+import sys
 import tempfile
 import time
 import traceback
@@ -41,6 +43,9 @@ import torch
 
 import mmtwoway_stack_fixes  # noqa: F401  (first: see docs/stack_fixes.md)
 import mmtwoway  # noqa: F401  (registers mmtwoway)
+
+# Run as a script: the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 import gpu_check_sections as sec  # noqa: E402  (sibling module)
 from gpu_check_report import to_markdown  # noqa: E402
 

@@ -16,11 +16,11 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import bench_loss  # noqa: E402  (sibling module: tools/benchmark/)
-from mmtwoway.testing.photos import write_coco_photos
-from mmtwoway.testing.synthetic import write_voc_jpegs
 from mmtwoway.utils.runtime import adapt_to_machine, use_bf16
 from throughput import (authors_throughput, plain_throughput,  # noqa
                         reset_peak, runner_throughput, runner_validation)
+from tools.misc.photos import write_coco_photos  # noqa: E402
+from tools.misc.synthetic import write_voc_jpegs  # noqa: E402
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))

@@ -15,6 +15,8 @@ empty queue; the pixel difference is against libjpeg-turbo on the CPU.
 import argparse
 import hashlib
 import os
+import os.path as osp
+import sys
 import tempfile
 import time
 import warnings
@@ -23,7 +25,10 @@ from typing import Callable, List, Tuple
 import torch
 
 from mmtwoway.models.data_preprocessors.device_jpeg import decode_batch
-from mmtwoway.testing.photos import write_photo_jpegs
+
+# Run as a script: the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.misc.photos import write_photo_jpegs  # noqa: E402
 
 QUEUED_MS = 100.
 

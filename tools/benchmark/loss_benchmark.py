@@ -32,7 +32,7 @@ of the file is kept) and a PNG plot beside it. Finished runs are cached in
 is missing (``--fresh`` retrains all).
 
 This file is the command line; the machinery is in
-``mmtwoway/testing/loss_benchmark/`` (settings, configs, training, report).
+``tools/benchmark/loss_bench/`` (settings, configs, training, report).
 """
 import argparse
 import os.path as osp
@@ -43,12 +43,13 @@ from typing import Optional, Sequence
 
 import torch
 
-from mmtwoway.testing.loss_benchmark.data import FASHION_MNIST_ROOT
-from mmtwoway.testing.loss_benchmark.report import write_report
-from mmtwoway.testing.loss_benchmark.settings import (finetune_losses,
-                                                      resolve_setting,
-                                                      select_losses)
-from mmtwoway.testing.loss_benchmark.training import run_all
+# Run as a script: put the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.benchmark.loss_bench.data import FASHION_MNIST_ROOT  # noqa
+from tools.benchmark.loss_bench.report import write_report  # noqa: E402
+from tools.benchmark.loss_bench.settings import (  # noqa: E402
+    finetune_losses, resolve_setting, select_losses)
+from tools.benchmark.loss_bench.training import run_all  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -96,10 +96,10 @@ def tolerant_dataset_cfg(dataset_cfg: dict) -> dict:
         raise KeyError(f'dataset type {cfg["type"]!r} is not registered; is '
                        'mmtwoway imported by the config?')
     params = inspect.signature(dataset_cls.__init__).parameters
-    if 'missing_images' in params:
-        cfg['missing_images'] = 'skip'
-    elif 'check_images' in params:
+    if 'check_images' in params:  # CocoMultiLabel: the tool checks itself
         cfg['check_images'] = False
+    elif 'missing_images' in params:
+        cfg['missing_images'] = 'skip'
     return cfg
 
 

@@ -1,7 +1,7 @@
 """Build a small multi-label demo dataset in the MS-COCO layout.
 
 The digits shortcut of ``tools/misc/make_mosaic_data.py``
-(:func:`mmtwoway.testing.mosaic_data.demo_main`): each image is a
+(:func:`tools.misc.mosaic_data.demo_main`): each image is a
 black canvas with 1..``--max-items`` handwritten digits from scikit-learn's
 bundled ``load_digits`` (1797 real 8x8 scans, no download), upscaled and
 placed without overlap; its labels are the digits it shows. Digit classes
@@ -26,7 +26,11 @@ Usage::
 
     python tools/misc/make_demo_data.py data/demo [--num-train 1200]
 """
-from mmtwoway.testing.mosaic_data import demo_main as main
+import os.path as osp
+import sys
+# Run as a script: put the repository root on the path for ``tools``.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from tools.misc.mosaic_data import demo_main as main  # noqa: E402
 
 if __name__ == '__main__':
     main()

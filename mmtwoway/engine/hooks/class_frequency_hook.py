@@ -17,9 +17,9 @@ def count_labels(dataset: BaseDataset,
 
     Reads the annotations only (``get_data_info``), never the images, and
     turns each sample into its target row exactly as the head does
-    (:func:`mmtwoway.structures.build_target`: ``gt_score`` with -1 ignored, else ``gt_label``
-    with every other class negative), so the counts are those of the
-    labels the loss is trained on.
+    (:func:`mmtwoway.structures.build_target`: ``gt_score`` with -1
+    ignored, else ``gt_label`` with every other class negative), so the
+    counts are those of the labels the loss is trained on.
 
     Args:
         dataset (BaseDataset):

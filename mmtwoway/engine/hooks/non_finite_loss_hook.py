@@ -47,6 +47,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import HOOKS
 
 from mmtwoway.structures import describe_sample
+from mmtwoway.utils.misc import listing
 
 _DEFAULT_INTERVAL = 50
 _MAX_LISTED = 8
@@ -399,13 +400,11 @@ class NonFiniteLossHook(Hook):
                    f'{self._describe(record)}. ')
         nan_targets = _nan_target_samples(record.samples)
         if nan_targets:
-            listed = ', '.join(nan_targets[:_MAX_LISTED])
-            more = (f' and {len(nan_targets) - _MAX_LISTED} more'
-                    if len(nan_targets) > _MAX_LISTED else '')
             message += (
                 f'These samples of that batch have NaN targets (gt_score): '
-                f'{listed}{more}. A target must be > 0 (positive), 0 '
-                '(negative) or < 0 (ignored, e.g. -1): fix the annotations. ')
+                f'{listing(nan_targets, _MAX_LISTED)}. A target must be > 0 '
+                '(positive), 0 (negative) or < 0 (ignored, e.g. -1): fix the '
+                'annotations. ')
         else:
             message += (
                 'No target of that batch is NaN, so the logits or gradients '

@@ -1,21 +1,4 @@
-"""``MultiLabelF1``: precision, recall and F1 of decided label sets.
-
-mAP only ranks; users of a multi-label model get label sets, and their
-quality is measured by the per-class (CP, CR, CF1) and overall (OP, OR, OF1)
-precision / recall / F1 of the multi-label literature. This metric reports
-them beside ``MultiLabelMAP``::
-
-    val_evaluator = [
-        dict(type='MultiLabelMAP'),
-        dict(type='MultiLabelF1'),                 # the head's decision
-        # or its own: dict(type='MultiLabelF1', calibration='cal.json')
-    ]
-
-The definitions are those of :func:`~mmtwoway.evaluation.label_set_scores`
-(CF1 is the harmonic mean of CP and CR); ignored labels (target < 0) are
-left out. Samples are de-duplicated by ``sample_idx`` in distributed
-evaluation, as in ``MultiLabelMAP``.
-"""
+"""``MultiLabelF1``: precision, recall and F1 of decided label sets."""
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -24,16 +7,32 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
-from mmtwoway.structures.decision import Decision, check_class_names
-from ..functional.decision import label_set_scores
+from ..decision import Decision, check_class_names, label_set_scores
 from mmtwoway.structures import (DIFFICULT_TARGETS, batch_dicts, batch_scores,
                                  metric_target, to_cpu)
-from .multilabel_map import add_sample_idx, check_not_empty, unique_results
+from .results import add_sample_idx, check_not_empty, unique_results
 
 
 @METRICS.register_module()
 class MultiLabelF1(BaseMetric):
     """CP, CR, CF1, OP, OR, OF1 (percent) of multi-label decisions.
+
+    mAP only ranks; users of a multi-label model get label sets, and their
+    quality is measured by the per-class (CP, CR, CF1) and overall (OP, OR,
+    OF1) precision / recall / F1 of the multi-label literature. This metric
+    reports
+    them beside ``MultiLabelMAP``::
+
+        val_evaluator = [
+            dict(type='MultiLabelMAP'),
+            dict(type='MultiLabelF1'),                 # the head's decision
+            # or its own: dict(type='MultiLabelF1', calibration='cal.json')
+        ]
+
+    The definitions are those of :func:`~mmtwoway.evaluation.label_set_scores`
+    (CF1 is the harmonic mean of CP and CR); ignored labels (target < 0) are
+    left out. Samples are de-duplicated by ``sample_idx`` in distributed
+    evaluation, as in ``MultiLabelMAP``.
 
     By default the label sets are the ``pred_label`` of the data samples,
     i.e. the decision of the model's head (for ``TwoWayLinearClsHead``: its

@@ -1,10 +1,4 @@
-"""torchvision's RegNet (RegNetY-32GF and the rest) as an mmpretrain backbone.
-
-mmpretrain's ``RegNet`` implements RegNetX only; the paper's fourth CNN is
-RegNetY-32GF, whose blocks add squeeze-and-excitation. Rather than
-re-implement it, we wrap torchvision's network so that the ImageNet weights
-torchvision publishes load without any renaming.
-"""
+"""torchvision's RegNet (RegNetY-32GF and others) as an mmpretrain backbone."""
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -25,6 +19,11 @@ def torchvision_regnet_archs() -> Tuple[str, ...]:
 @MODELS.register_module()
 class TorchvisionRegNet(BaseBackbone):
     """A torchvision RegNet trunk returning a tuple of stage outputs.
+
+    mmpretrain's ``RegNet`` implements RegNetX only; the paper's fourth CNN is
+    RegNetY-32GF, whose blocks add squeeze-and-excitation. Rather than
+    re-implement it, we wrap torchvision's network so that the ImageNet weights
+    torchvision publishes load without any renaming.
 
     The submodules keep torchvision's names (``stem``, ``trunk_output``), so
     torchvision checkpoints map onto ``backbone.<their key>``; the

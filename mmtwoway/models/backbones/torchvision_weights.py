@@ -1,30 +1,4 @@
-"""torchvision ImageNet checkpoints in mmpretrain's key names.
-
-The authors initialised every backbone from torchvision's IMAGENET1K_V1
-weights, while mmpretrain's model zoo trained its own. To reproduce the
-paper exactly, :func:`convert_torchvision_state_dict` renames a torchvision
-state dict to the keys of the matching mmpretrain backbone:
-
-* ResNet / ResNeXt: mmpretrain already uses torchvision's names
-  (``conv1``, ``bn1``, ``layer1.0.downsample.0`` ...), so only the prefix
-  changes;
-* DenseNet: ``features.conv0/norm0`` -> ``stem.0/1``,
-  ``features.denseblock{b}.denselayer{l}`` -> ``stages.{b-1}.block.{l-1}``,
-  ``features.transition{t}`` -> ``transitions.{t-1}``, and the final
-  ``features.norm5`` -> ``transitions.{last}.0``. torchvision's published
-  DenseNet files still use the legacy names ``norm.1`` / ``conv.2`` inside
-  the dense layers; both spellings are accepted;
-* RegNet: :class:`TorchvisionRegNet` keeps torchvision's names.
-
-Classifier weights (``fc.*``, ``classifier.*``) are dropped: the
-multi-label head has other classes. Any other key the rules do not know is
-an error, so a checkpoint of another architecture cannot half-load.
-
-Importing this module registers the checkpoint scheme
-``from-torchvision://``: ``checkpoint='from-torchvision://<URL or path>'``
-in a ``Pretrained`` init_cfg with ``prefix='backbone'`` loads a torchvision
-file (downloaded or local) and converts it on the fly.
-"""
+"""torchvision ImageNet checkpoints in mmpretrain's key names."""
 import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Tuple
@@ -108,6 +82,26 @@ def convert_torchvision_state_dict(
                                             List[str]]:
     """Rename a torchvision checkpoint to mmpretrain backbone keys.
 
+    The authors initialised every backbone from torchvision's IMAGENET1K_V1
+    weights, while mmpretrain's model zoo trained its own. To reproduce the
+    paper exactly, :func:`convert_torchvision_state_dict` renames a torchvision
+    state dict to the keys of the matching mmpretrain backbone:
+
+    * ResNet / ResNeXt: mmpretrain already uses torchvision's names
+      (``conv1``, ``bn1``, ``layer1.0.downsample.0`` ...), so only the prefix
+      changes;
+    * DenseNet: ``features.conv0/norm0`` -> ``stem.0/1``,
+      ``features.denseblock{b}.denselayer{l}`` -> ``stages.{b-1}.block.{l-1}``,
+      ``features.transition{t}`` -> ``transitions.{t-1}``, and the final
+      ``features.norm5`` -> ``transitions.{last}.0``. torchvision's published
+      DenseNet files still use the legacy names ``norm.1`` / ``conv.2`` inside
+      the dense layers; both spellings are accepted;
+    * RegNet: :class:`TorchvisionRegNet` keeps torchvision's names.
+
+    Classifier weights (``fc.*``, ``classifier.*``) are dropped: the
+    multi-label head has other classes. Any other key the rules do not know is
+    an error, so a checkpoint of another architecture cannot half-load.
+
     Args:
         checkpoint (Mapping): a torchvision state dict (optionally inside
             ``state_dict`` / ``model``, optionally with DDP's ``module.``).
@@ -152,6 +146,11 @@ def convert_torchvision_state_dict(
 @CheckpointLoader.register_scheme(prefixes=SCHEME)
 def load_from_torchvision_converted(filename: str, map_location=None) -> dict:
     """Load ``from-torchvision://<URL or path>`` in mmpretrain's key names.
+
+    Importing this module registers the checkpoint scheme
+    ``from-torchvision://``: ``checkpoint='from-torchvision://<URL or path>'``
+    in a ``Pretrained`` init_cfg with ``prefix='backbone'`` loads a torchvision
+    file (downloaded or local) and converts it on the fly.
 
     The part after the scheme is loaded by mmengine's own loaders (http(s),
     local files, ``torchvision://name``, ...), then converted by

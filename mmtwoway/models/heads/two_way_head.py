@@ -6,7 +6,8 @@ from mmpretrain.models.heads import MultiLabelLinearClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmtwoway.structures import Decision, build_target
+from mmtwoway.evaluation.decision import Decision
+from mmtwoway.structures import build_target
 from ..losses.utils import autocast_off
 
 

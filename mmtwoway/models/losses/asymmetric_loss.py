@@ -1,24 +1,4 @@
-"""ASL [2] as its official implementation trains: the focusing weight detached.
-
-Asymmetric loss (Ben-Baruch et al., ICCV 2021), per entry with
-:math:`p = \\sigma(x)` and the shifted probability
-:math:`p_m = \\max(p - m, 0)` of a negative:
-
-.. math::
-    \\ell^+ = -(1 - p)^{\\gamma_+} \\log p, \\qquad
-    \\ell^- = -p_m^{\\gamma_-} \\log (1 - p_m).
-
-The official code (``AsymmetricLoss(disable_torch_grad_focal_loss=True)``,
-the default of its class and what its training script passes) computes the
-focusing weight :math:`w = (1 - p_t)^{\\gamma}` with autograd disabled, so
-the gradient is :math:`w` times the plain (clipped) cross-entropy gradient,
-:math:`-w (1 - p)` for a positive and :math:`w\\, p (1 - p) / (1 - p_m)`
-for a negative with :math:`p > m`. mmpretrain's ``AsymmetricLoss`` lets the
-gradient flow through :math:`w` as well, which adds
-:math:`\\gamma_- p_m^{\\gamma_- - 1} p (1 - p) (-\\log(1 - p_m))` to a
-negative's gradient: a larger push on hard negatives.
-:class:`OfficialAsymmetricLoss` does either (``detach_focusing_weight``).
-"""
+"""ASL [2] as its official code trains it: the focusing weight detached."""
 import torch
 from mmpretrain.registry import MODELS
 
@@ -27,7 +7,26 @@ from .ignore_label_loss import ElementwiseLabelledLoss
 
 @MODELS.register_module()
 class OfficialAsymmetricLoss(ElementwiseLabelledLoss):
-    """Asymmetric loss [2] with the official implementation's gradient.
+    r"""Asymmetric loss [2] with the official implementation's gradient.
+
+    Asymmetric loss (Ben-Baruch et al., ICCV 2021), per entry with
+    :math:`p = \sigma(x)` and the shifted probability
+    :math:`p_m = \max(p - m, 0)` of a negative:
+
+    .. math::
+        \ell^+ = -(1 - p)^{\gamma_+} \log p, \qquad
+        \ell^- = -p_m^{\gamma_-} \log (1 - p_m).
+
+    The official code (``AsymmetricLoss(disable_torch_grad_focal_loss=True)``,
+    the default of its class and what its training script passes) computes the
+    focusing weight :math:`w = (1 - p_t)^{\gamma}` with autograd disabled, so
+    the gradient is :math:`w` times the plain (clipped) cross-entropy gradient,
+    :math:`-w (1 - p)` for a positive and :math:`w\, p (1 - p) / (1 - p_m)`
+    for a negative with :math:`p > m`. mmpretrain's ``AsymmetricLoss`` lets the
+    gradient flow through :math:`w` as well, which adds
+    :math:`\gamma_- p_m^{\gamma_- - 1} p (1 - p) (-\log(1 - p_m))` to a
+    negative's gradient: a larger push on hard negatives.
+    :class:`OfficialAsymmetricLoss` does either (``detach_focusing_weight``).
 
     Values equal mmpretrain's ``AsymmetricLoss``; with
     ``detach_focusing_weight=True`` (default, the official

@@ -1,25 +1,6 @@
-"""Base of the losses that compare logits inside a bucket, row- or column-wise.
+"""Base of the losses that compare logits inside a bucket of M images.
 
-The two-way loss (eq. 17) and the comparison losses of Tables 3b and 4a
-(softmax with normalised labels, eq. 18; multi-similarity, eq. 20) share one
-structure on the logit matrix ``X`` (M x C) of a bucket of M images:
-
-* a *one-way* loss maps one slice (a row: the classes of an image; or a
-  column: the images of a class) to a number;
-* ``ways='sample'`` averages it over rows, ``'class'`` over columns and
-  ``'both'`` adds the two averages (eq. 17); a slice the one-way loss cannot
-  score (e.g. without a positive) is left out of its average;
-* the loss of a batch is the mean over its buckets (Sec. 4.1).
-
-:class:`BucketLoss` implements everything but the one-way loss, so that a
-subclass only writes its equation: the split of a local batch into buckets,
-buckets that span several ranks (a differentiable all-gather), the row and
-column means, and the reduction over buckets. Like ``TwoWayLoss`` it never synchronises
-with the host (no boolean indexing, ``nonzero`` or ``.item()``).
-
-Non-finite input follows one rule (see :func:`poison_nonfinite`): a bucket
-with a non-finite logit or a NaN target has a NaN loss, never a finite loss
-with NaN gradients; ``NonFiniteLossHook`` then stops the training run.
+A subclass writes only its one-way loss; buckets, ways and reductions are here.
 """
 from typing import Callable, Optional, Tuple
 
@@ -38,13 +19,22 @@ def ways_loss(logits: torch.Tensor, target: torch.Tensor, one_way: OneWay,
               ways: str) -> torch.Tensor:
     """Row mean and/or column mean of a one-way loss, for every bucket.
 
+    A *one-way* loss maps one slice (a row: the classes of an image; or a
+    column: the images of a class) to a number. ``'sample'`` averages it over
+    rows, ``'class'`` over columns, ``'both'`` adds the two (eq. 17), and a
+    slice it cannot score (e.g. without a positive) is left out of its
+    average; ``'joint'`` (eq. 22) scores each bucket's whole matrix as one
+    slice (0 if it cannot). A bucket with a non-finite logit or a NaN target
+    gets a NaN loss (:func:`poison_nonfinite`), never a finite loss with NaN
+    gradients; ``NonFiniteLossHook`` then stops the training run.
+
     Args:
         logits (Tensor): ``(..., M, C)``; leading dims are buckets.
         target (Tensor): same shape; > 0 positive, == 0 negative, < 0
             ignored.
         one_way (callable): ``(x, pos, neg, dim) -> (loss, valid)``.
-        ways (str): ``'sample'`` (rows), ``'class'`` (columns) or ``'both'``
-            (their sum, eq. 17).
+        ways (str): ``'sample'`` (rows), ``'class'`` (columns), ``'both'``
+            (their sum, eq. 17) or ``'joint'`` (eq. 22).
 
     Returns:
         Tensor: the loss of every bucket, computed in float32 (float64 stays
@@ -53,6 +43,10 @@ def ways_loss(logits: torch.Tensor, target: torch.Tensor, one_way: OneWay,
     """
     x = logits if logits.dtype == torch.float64 else logits.float()
     pos, neg = target > 0, target == 0
+    if ways == 'joint':
+        loss, valid = one_way(x.flatten(-2), pos.flatten(-2),
+                              neg.flatten(-2), -1)
+        return loss.masked_fill(~valid, 0.) + poison_nonfinite(x, target)
     total = x.new_zeros(x.shape[:-2])
     for way, dim in (('sample', -1), ('class', -2)):
         if ways in ('both', way):
@@ -139,18 +133,18 @@ def ranks_per_bucket(bucket_size: Optional[int], n: int, world: int) -> int:
     if bucket_size < n:
         if n % bucket_size:
             raise ValueError(
-                f'Bucket losses: bucket_size={bucket_size} does not divide the '
-                f'local batch of {n} samples. Use a bucket_size that divides '
-                'the per-GPU batch size, and drop_last=True in the train '
-                'dataloader so that the last batch is full too.')
+                f'Bucket losses: bucket_size={bucket_size} does not divide '
+                f'the local batch of {n} samples. Use a bucket_size that '
+                'divides the per-GPU batch size, and drop_last=True in the '
+                'train dataloader so that the last batch is full too.')
         return 1
     k = bucket_size // n
     if bucket_size % n or world % k:
         raise ValueError(
-            f'Bucket losses: bucket_size={bucket_size} is larger than the local '
-            f'batch of {n} samples, so a bucket spans bucket_size / batch '
-            f'ranks; that must be a whole number dividing the world size '
-            f'({world}). Set the per-GPU batch size and bucket_size so that '
+            f'Bucket losses: bucket_size={bucket_size} is larger than the '
+            f'local batch of {n} samples, so a bucket spans bucket_size / '
+            'batch ranks; that must be a whole number dividing the world '
+            f'size ({world}). Set the per-GPU batch size and bucket_size so that '
             'it is, and drop_last=True in the train dataloader.')
     return k
 
@@ -173,8 +167,13 @@ def split_buckets(logits: torch.Tensor, target: torch.Tensor,
 class BucketLoss(nn.Module):
     """Row-/column-wise loss on buckets of M images (abstract base).
 
-    Subclasses implement :meth:`one_way`. ``forward`` takes mmpretrain's loss
-    call signature, so a subclass is a drop-in ``loss=`` of mmpretrain heads.
+    Subclasses implement :meth:`one_way`, their equation, and nothing else:
+    the split of a local batch into buckets, buckets that span several ranks
+    (a differentiable all-gather), the ways (:func:`ways_loss`) and the
+    reduction over buckets (the loss of a batch is their mean, Sec. 4.1) are
+    shared. Nothing synchronises with the host (no boolean indexing,
+    ``nonzero`` or ``.item()``). ``forward`` takes mmpretrain's loss call
+    signature, so a subclass is a drop-in ``loss=`` of mmpretrain heads.
 
     Args:
         ways (str): ``'sample'`` (rows), ``'class'`` (columns) or ``'both'``
@@ -230,11 +229,6 @@ class BucketLoss(nn.Module):
         raise NotImplementedError(
             f'{type(self).__name__} must implement one_way()')
 
-    def bucket_loss(self, logits: torch.Tensor,
-                    target: torch.Tensor) -> torch.Tensor:
-        """The loss of every bucket of ``(B, M, C)`` logits, shape ``(B,)``."""
-        return ways_loss(logits, target, self.one_way, self.ways)
-
     def forward(self,
                 cls_score: torch.Tensor,
                 target: torch.Tensor,
@@ -272,7 +266,7 @@ class BucketLoss(nn.Module):
         if weight is not None:
             target = target.masked_fill(weight.expand_as(target) == 0, -1)
         logits, target = split_buckets(cls_score, target, self.bucket_size)
-        per_bucket = self.bucket_loss(logits, target)
+        per_bucket = ways_loss(logits, target, self.one_way, self.ways)
         reduction = reduction_override or 'mean'
         if reduction == 'mean':
             loss = per_bucket.mean()

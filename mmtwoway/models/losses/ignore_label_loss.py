@@ -1,12 +1,4 @@
-"""Ignored labels (target < 0) for mmpretrain's element-wise losses.
-
-mmpretrain's ``FocalLoss``, ``AsymmetricLoss`` and sigmoid
-``CrossEntropyLoss`` read the target as a number, so a -1 ("unknown", as in
-VAW's and WIDER Attribute's partial labels) would be trained as a label of
--1. :class:`IgnoreLabelLoss` wraps any of them unchanged: it asks the inner
-loss for its element-wise values on a clean 0/1 target and reduces only the
-labelled entries.
-"""
+"""Ignored labels (target < 0) for mmpretrain's element-wise losses."""
 from typing import Optional
 
 import torch
@@ -132,6 +124,13 @@ class ElementwiseLabelledLoss(nn.Module):
 @MODELS.register_module()
 class IgnoreLabelLoss(ElementwiseLabelledLoss):
     """Wrap an element-wise mmpretrain loss so that target < 0 is ignored.
+
+    mmpretrain's ``FocalLoss``, ``AsymmetricLoss`` and sigmoid
+    ``CrossEntropyLoss`` read the target as a number, so a -1 ("unknown", as in
+    VAW's and WIDER Attribute's partial labels) would be trained as a label of
+    -1. :class:`IgnoreLabelLoss` wraps any of them unchanged: it asks the inner
+    loss for its element-wise values on a clean 0/1 target and reduces only the
+    labelled entries.
 
     The inner loss runs unchanged (its own equation and parameters) with
     ``reduction_override='none'`` on the target clamped to {0, 1}; the

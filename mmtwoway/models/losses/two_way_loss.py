@@ -1,21 +1,5 @@
-"""Two-way multi-label loss (Kobayashi, "Two-way Multi-Label Loss", CVPR 2023).
-
-For a bucket of M images with logits ``X`` (M x C) and labels ``Y``:
-
-* the soft hardest negative of a set is ``Tn * log sum_n exp(x_n / Tn)``
-  (a smooth max of the negative logits, eq. 14);
-* the soft hardest positive enters as ``Tp * log sum_p exp(-x_p / Tp)``
-  (minus a smooth min of the positive logits, eq. 5 and 14);
-* one loss ``softplus(hard_negative + hard_positive + eps)`` compares them.
-
-Sample-wise (eq. 15) it runs along each row (classes of one image),
-class-wise (eq. 16) along each column (images of one class); the two-way
-loss (eq. 17) adds the mean over rows to the mean over columns. ``Tp = 4``,
-``Tn = 1`` are the paper's temperatures (Table 1); ``Tp > 1`` widens the
-margin on the positive side, and ``T = 0`` gives the hard max / min.
-
-Everything below runs on device tensors only: no boolean-mask indexing,
-``nonzero`` or ``.item()``, so a training step never waits on the host.
+"""Two-way multi-label loss (Kobayashi, "Two-way Multi-Label Loss", CVPR 2023),
+on device tensors only: a training step never waits on the host.
 """
 from functools import partial
 from typing import Optional, Tuple
@@ -25,7 +9,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .bucket_loss import BucketLoss, ways_loss
-from .utils import check_number, poison_nonfinite, soft_max
+from .utils import check_number, soft_max
 
 
 def one_way_loss(x: torch.Tensor,
@@ -36,6 +20,13 @@ def one_way_loss(x: torch.Tensor,
                  tn: float = 1.0,
                  margin: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Eq. 14 along ``dim``: per-slice losses and which slices count.
+
+    The soft hardest negative ``Tn * log sum_n exp(x_n / Tn)`` (a smooth max)
+    and the soft hardest positive ``Tp * log sum_p exp(-x_p / Tp)`` (minus a
+    smooth min, eq. 5) meet in ``softplus(hard_neg + hard_pos + eps)``.
+    Sample-wise (eq. 15) it runs along rows, class-wise (eq. 16) along
+    columns. ``Tp = 4``, ``Tn = 1`` are the paper's (Table 1); ``Tp > 1``
+    widens the margin on the positive side, ``T = 0`` gives the hard max.
 
     Returns:
         tuple: the loss of every slice (0 where it has no negative) and a
@@ -72,13 +63,7 @@ def two_way_loss(logits: torch.Tensor,
         bucket with a non-finite logit or a NaN target.
     """
     one_way = partial(one_way_loss, tp=tp, tn=tn, margin=margin)
-    if ways != 'joint':
-        return ways_loss(logits, target, one_way, ways)
-    # eq. 22: one comparison over the whole matrix of each bucket
-    x = logits if logits.dtype == torch.float64 else logits.float()
-    loss, valid = one_way(
-        x.flatten(-2), target.flatten(-2) > 0, target.flatten(-2) == 0, dim=-1)
-    return loss.masked_fill(~valid, 0.) + poison_nonfinite(x, target)
+    return ways_loss(logits, target, one_way, ways)
 
 
 @MODELS.register_module()
@@ -137,11 +122,10 @@ class TwoWayLoss(BucketLoss):
         self.tn = check_number('TwoWayLoss', 'tn', tn, minimum=0.)
         self.margin = check_number('TwoWayLoss', 'margin', margin)
 
-    def bucket_loss(self, logits: torch.Tensor,
-                    target: torch.Tensor) -> torch.Tensor:
-        """The loss of every bucket, ``'joint'`` (eq. 22) included."""
-        return two_way_loss(logits, target, self.tp, self.tn, self.ways,
-                            self.margin)
+    def one_way(self, x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
+                dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 14 with this loss's temperatures and margin."""
+        return one_way_loss(x, pos, neg, dim, self.tp, self.tn, self.margin)
 
     def extra_repr(self) -> str:
         return (f'tp={self.tp}, tn={self.tn}, margin={self.margin}, ' +

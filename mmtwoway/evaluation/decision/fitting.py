@@ -1,24 +1,11 @@
-"""Calibrating the decision rules on held-out data, and F1s of label sets.
-
-The rules themselves (top-k, per-class thresholds, relative) and
-``Decision`` live in :mod:`mmtwoway.structures.decision`; here they are
-fitted and measured.
-
-Calibration is exact. For one class, F1 at threshold ``t`` is ``2 TP /
-(TP + FP + P)``: between two positive scores TP stays constant while FP
-grows as ``t`` falls, so the best ``t`` is one of the positives' scores, and
-the F1 at each of them is given by the counts of
-:func:`~.average_precision.rank_positives` (the same sort that AP uses, ties
-taken whole). The relative rule is a threshold on ``-(top - score)`` over
-all entries at once, so it is calibrated by the same scan on one column.
-Entries with a negative target are ignored throughout.
-"""
+"""Fitting the decision rules on held-out data, exactly, and F1s of label
+sets; entries with a negative target are ignored throughout."""
 from typing import Dict, NamedTuple, Tuple
 
 import torch
 
-from mmtwoway.structures.decision import as_scores_2d, score_gaps
-from .average_precision import ArrayLike, rank_positives
+from ..functional.average_precision import ArrayLike, rank_positives
+from .rules import as_scores_2d, score_gaps
 
 # The keys of LabelSetScores.overall, in reporting order.
 OVERALL_KEYS = ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')
@@ -40,8 +27,12 @@ def calibrate_thresholds(scores: ArrayLike,
                          targets: ArrayLike) -> CalibratedThresholds:
     """The threshold that maximises each class's F1, exactly.
 
-    Every positive's score is a candidate (the optimum is always one of
-    them, see the module docstring); tied scores are taken whole. Among
+    For one class, F1 at threshold ``t`` is ``2 TP / (TP + FP + P)``:
+    between two positive scores TP stays constant while FP grows as ``t``
+    falls, so the optimum is one of the positives' scores, and the F1 at
+    each of them comes from the counts of
+    :func:`~mmtwoway.evaluation.functional.average_precision.rank_positives`
+    (the same sort as AP); tied scores are taken whole. Among
     candidates with the same F1 the highest wins (the fewest labels). The
     threshold returned lies halfway between the chosen score and the next
     lower non-ignored score of the class, so that it is robust on new data

@@ -10,7 +10,7 @@ from typing import Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from mmtwoway.testing.coco_writer import CocoWriter
+from tools.misc.coco_writer import CocoWriter
 
 # COCO 2014's category ids: 1..90 without these ten.
 UNUSED_COCO_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)

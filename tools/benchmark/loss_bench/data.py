@@ -1,16 +1,17 @@
 """The loss benchmark's data: Fashion-MNIST and digit scans as arrays.
 
 The mosaics themselves are written by the mosaic tool's own code
-(:mod:`mmtwoway.testing.mosaic_data`, called from ``training.py``).
+(:mod:`tools.misc.mosaic_data`, called from ``training.py``).
 """
 from typing import List, Sequence, Tuple
 
 import numpy as np
 from mmpretrain.datasets import BaseDataset
 
-from mmtwoway.testing.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
-                                  load_fashion_mnist)
-from mmtwoway.testing.mosaic import digits_item_pool, resize_item
+from tools.misc.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
+                            load_fashion_mnist)
+from tools.misc.item_pools import digits_item_pool
+from tools.misc.mosaic import resize_item
 
 __all__ = [
     'FASHION_MNIST_CLASSES', 'FASHION_MNIST_ROOT', 'NUM_CLASSES', 'MEAN',

@@ -1,4 +1,4 @@
-"""Every paper number in ``mmtwoway.testing.experiments.paper`` against the paper.
+"""Every number in ``configs/paper_results.yaml`` against the paper.
 
 The paper's text (``../shared/paper.md`` beside the repository) holds each
 table as tab-separated rows under its caption. The parse below reads them
@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from mmtwoway.testing.experiments import BACKBONES, DATASETS, LOSSES, TABLES
+from tools.misc.paper import BACKBONES, DATASETS, LOSSES, TABLES
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER = osp.normpath(osp.join(ROOT, '..', 'shared', 'paper.md'))

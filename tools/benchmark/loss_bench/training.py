@@ -19,8 +19,8 @@ from typing import Dict, List
 import numpy as np
 import torch
 
+from tools.misc import mosaic_data
 from .configs import build_runner, loader_config, model_config
-from mmtwoway.testing import mosaic_data
 from .data import NUM_CLASSES, ArrayDataset, digit_arrays, fashion_arrays
 from .settings import (LOSS_HOOKS, PRETRAIN_FIELDS, Setting, mosaic_command,
                        pretrain_heads, unavailable)
@@ -93,7 +93,7 @@ def make_mosaics(setting: Setting, work_dir: str, data_root: str) -> dict:
         data_root (str): Fashion-MNIST IDX folder.
 
     Returns:
-        dict: The summary of :func:`mmtwoway.testing.mosaic_data.run`.
+        dict: The summary of :func:`tools.misc.mosaic_data.run`.
     """
     out = osp.join(work_dir, 'mosaics')
     args = mosaic_command(setting, out, data_root)

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmpretrain.registry import MODELS
 
+import mmtwoway  # noqa: F401  (registers the losses and heads compared)
 from .data import NUM_CLASSES
 
 

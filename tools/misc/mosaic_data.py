@@ -39,7 +39,7 @@ import argparse
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-from mmtwoway.testing import idx, mosaic
+from tools.misc import idx, item_pools, mosaic
 
 #: Fashion-MNIST's category ids: 1..10 in label order.
 FASHION_CATEGORY_IDS = tuple(range(1, len(idx.FASHION_MNIST_CLASSES) + 1))
@@ -53,11 +53,11 @@ def fashion_mnist_item_pool(root: str = idx.FASHION_MNIST_ROOT):
         root (str): Folder with the four IDX files.
 
     Returns:
-        ItemPool: The pool (see ``mmtwoway.testing.mosaic.ItemPool``).
+        ItemPool: The pool (see ``tools.misc.item_pools.ItemPool``).
     """
     train = idx.load_fashion_mnist(root, 'train')
     test = idx.load_fashion_mnist(root, 'test')
-    return mosaic.ItemPool('Fashion-MNIST', idx.FASHION_MNIST_CLASSES,
+    return item_pools.ItemPool('Fashion-MNIST', idx.FASHION_MNIST_CLASSES,
                            FASHION_CATEGORY_IDS, 'fashion', *train, *test)
 
 
@@ -66,7 +66,7 @@ SOURCES: Dict[str, tuple] = {
     'fashion-mnist': (fashion_mnist_item_pool,
                       dict(num_train=4000, num_val=1000, canvas=56,
                            max_items=4)),
-    'digits': (lambda root: mosaic.digits_item_pool(),
+    'digits': (lambda root: item_pools.digits_item_pool(),
                dict(num_train=1200, num_val=400, canvas=32, max_items=3)),
 }
 

@@ -1,46 +1,15 @@
-"""How a model turns scores into labels: rules, ``Decision``, its file.
-
-A model trained with the two-way loss has logits without a zero point (the
-loss is invariant to adding a constant to all of them), so ``logit > 0`` or
-``sigmoid(logit) > 0.5`` is an arbitrary cut. Three rules turn scores into
-label sets instead:
-
-* top-k: the ``k`` highest-scoring classes of each image;
-* per-class thresholds: class c is predicted when its score is ``>=
-  thr[c]``;
-* relative: the classes scoring within ``delta`` of the image's top score.
-
-A :class:`Decision` is one rule with its parameters. ``tools/calibrate.py``
-fits the thresholds and ``delta`` on a validation set
-(:mod:`mmtwoway.evaluation.functional.decision`) and writes them to a
-calibration file; the head (``model.head.calibration=FILE``), the
-``MultiLabelF1`` metric, ``tools/predict.py``, ``tools/visualize.py`` and
-the ONNX export read it back here. The rules keep the device of their
-input, so a head applies them on the GPU.
-
-Calibration file (JSON, written by :func:`save_calibration`)::
-
-    {
-      "format": "mmtwoway-calibration", "version": 1,
-      "rule": "thresholds",              # or "relative": the rule to use
-      "classes": ["person", ...],        # C names, in class-index order
-      "thresholds": [1.25, ..., null],   # C floats; null: never predicted
-      "delta": 3.1,                      # for "relative"
-      "validation": {...}                # what calibrate.py measured
-    }
-
-A file records the class names it was fitted on, so that it is never
-applied to a model or dataset with another class list.
-"""
-import json
+"""The rules that turn scores into label sets, and ``Decision``: two-way
+logits have no zero point, so top-k, per-class thresholds or a margin below
+the top score decide instead of ``logit > 0``."""
 import math
-import os
-import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+from .files import (CALIBRATE_HINT, CALIBRATED_RULES, RULES,
+                    check_class_names, load_calibration)
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
 ThresholdsLike = Union[float, Sequence[float], torch.Tensor, np.ndarray]
@@ -150,20 +119,16 @@ def relative_labels(scores: ArrayLike, delta: float) -> torch.Tensor:
     return score_gaps(scores) <= value
 
 
-CALIBRATION_FORMAT = 'mmtwoway-calibration'
-CALIBRATION_VERSION = 1
-RULES = ('topk', 'thresholds', 'relative')
-# The rules a calibration file may select.
-CALIBRATED_RULES = ('thresholds', 'relative')
-
-_CALIBRATE_HINT = ('run `python tools/calibrate.py CONFIG CHECKPOINT` for '
-                   'this model and point model.head.calibration (or '
-                   '--thresholds) at the file it writes')
-
 
 @dataclass(frozen=True)
 class Decision:
     """A decision rule with its parameters.
+
+    The rules keep the device of their input, so a head applies them on the
+    GPU. ``tools/calibrate.py`` fits the thresholds and ``delta`` on a
+    validation set (:mod:`.fitting`) and writes a calibration file that the
+    head (``model.head.calibration=FILE``), ``MultiLabelF1``, the tools and
+    the ONNX export read back with :meth:`from_file`.
 
     Args:
         rule (str): ``'topk'``, ``'thresholds'`` or ``'relative'``.
@@ -260,7 +225,7 @@ class Decision:
             raise ValueError(
                 f'{self._where() or "the decision "}has {self.num_classes} '
                 f'classes but {what} has {num_classes}: it was calibrated '
-                f'for another model; {_CALIBRATE_HINT}.')
+                f'for another model; {CALIBRATE_HINT}.')
 
     def check_classes(self, classes: Optional[Sequence[str]],
                       what: str) -> None:
@@ -316,138 +281,3 @@ class Decision:
         if num_classes is not None:
             decision.check_num_classes(num_classes, 'the model')
         return decision
-
-
-def check_class_names(fitted: Optional[Sequence[str]],
-                      classes: Optional[Sequence[str]], where: str,
-                      what: str) -> None:
-    """Raise if a calibration was fitted for another class list.
-
-    Nothing is checked when either side has no class names.
-
-    Args:
-        fitted (Sequence[str], optional):
-            The class names the calibration was fitted for.
-        classes (Sequence[str], optional):
-            The class names of ``what``, in index order.
-        where (str): The calibration, for the message (e.g. 'calibration file
-            x.json ').
-        what (str): Whose classes ``classes`` are (e.g. 'the dataset').
-    """
-    if fitted is None or classes is None:
-        return
-    fitted, classes = tuple(fitted), tuple(classes)
-    if len(fitted) != len(classes):
-        raise ValueError(
-            f'{where}has {len(fitted)} classes but {what} has '
-            f'{len(classes)}: it is for another class list; '
-            f'{_CALIBRATE_HINT}.')
-    if fitted != classes:
-        i = next(i for i, (a, b) in enumerate(zip(fitted, classes))
-                 if a != b)
-        raise ValueError(
-            f'{where}is for another class list than {what}: class {i} is '
-            f'{fitted[i]!r} there but {classes[i]!r} here; '
-            f'{_CALIBRATE_HINT}.')
-
-
-def load_calibration(path: str) -> Dict[str, Any]:
-    """The content of a calibration file, checked.
-
-    Args:
-        path (str): The JSON file.
-
-    Returns:
-        dict: The file's fields (see the module docstring).
-
-    Raises:
-        FileNotFoundError: If there is no such file.
-        ValueError: If it is not a calibration file of this version, or its
-            classes and thresholds disagree.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'calibration file {path} does not exist; '
-                                f'{_CALIBRATE_HINT}.')
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f'calibration file {path} is not valid JSON: {err}')
-    if not isinstance(data, dict) or data.get(
-            'format') != CALIBRATION_FORMAT:
-        raise ValueError(f'{path} is not an mmtwoway calibration file (no '
-                         f'"format": "{CALIBRATION_FORMAT}"); '
-                         f'{_CALIBRATE_HINT}.')
-    if data.get('version') != CALIBRATION_VERSION:
-        raise ValueError(f'calibration file {path} has version '
-                         f'{data.get("version")!r}; this mmtwoway reads '
-                         f'version {CALIBRATION_VERSION}: calibrate again.')
-    for key in ('rule', 'classes', 'thresholds'):
-        if key not in data:
-            raise ValueError(f'calibration file {path} has no "{key}"')
-    if len(data['thresholds']) != len(data['classes']):
-        raise ValueError(f'calibration file {path} has '
-                         f'{len(data["thresholds"])} thresholds for '
-                         f'{len(data["classes"])} classes')
-    return data
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with tensors as lists and non-finite floats as ``None``.
-
-    Args:
-        value (Any):
-            Nested dicts / lists / tuples of numbers, strings, tensors.
-
-    Returns:
-        The same structure, writable as strict JSON.
-    """
-    if isinstance(value, torch.Tensor):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def save_calibration(path: str,
-                     classes: Sequence[str],
-                     thresholds: Sequence[float],
-                     delta: float,
-                     rule: str = 'thresholds',
-                     validation: Optional[Dict[str, Any]] = None) -> None:
-    """Write a calibration file.
-
-    Args:
-        path (str): Output JSON file (its folder is created).
-        classes (Sequence[str]): The C class names, in index order.
-        thresholds (Sequence[float]):
-            C per-class thresholds; ``inf`` is written as ``null``.
-        delta (float): The calibrated margin of the relative rule.
-        rule (str): Which of the two the file selects.
-        validation (Dict[str, Any], optional):
-            What was measured on the calibration set.
-    """
-    if rule not in CALIBRATED_RULES:
-        raise ValueError(f'rule must be one of {CALIBRATED_RULES}, got '
-                         f'{rule!r}')
-    thresholds = [float(t) for t in thresholds]
-    if len(thresholds) != len(classes):
-        raise ValueError(f'{len(thresholds)} thresholds for {len(classes)} '
-                         'classes')
-    data = dict(
-        format=CALIBRATION_FORMAT,
-        version=CALIBRATION_VERSION,
-        rule=rule,
-        classes=list(classes),
-        thresholds=[None if t == math.inf else t for t in thresholds],
-        delta=float(delta),
-        validation=json_safe(validation or {}))
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
-        # allow_nan=False: the file stays strict JSON for other readers.
-        json.dump(data, f, indent=1, allow_nan=False)
-        f.write('\n')

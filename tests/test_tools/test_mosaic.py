@@ -8,12 +8,11 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from mmtwoway.datasets import CocoMultiLabel
-from mmtwoway.testing.mosaic import (CocoWriter, build_mosaic_split,
-                                      compose_canvas, free_positions,
-                                      geometric_class_probs, place_items,
-                                      resize_item, split_pool)
-from mmtwoway.testing import mosaic
-from tools.misc import make_demo_data
+from tools.misc import item_pools, make_demo_data
+from tools.misc.item_pools import split_pool
+from tools.misc.mosaic import (CocoWriter, build_mosaic_split, compose_canvas,
+                               free_positions, geometric_class_probs,
+                               place_items, resize_item)
 
 
 
@@ -196,9 +195,9 @@ def test_demo_layout_and_coco_json(tool, demo):
         coco = COCO(str(out / 'annotations' / f'instances_{split}.json'))
         assert len(coco.imgs) == count
         cats = coco.loadCats(sorted(coco.getCatIds()))
-        assert [c['id'] for c in cats] == list(mosaic.DIGIT_CATEGORY_IDS)
-        assert [c['name'] for c in cats] == list(mosaic.DIGIT_NAMES)
-        assert np.any(np.diff(mosaic.DIGIT_CATEGORY_IDS) > 1)  # gaps
+        assert [c['id'] for c in cats] == list(item_pools.DIGIT_CATEGORY_IDS)
+        assert [c['name'] for c in cats] == list(item_pools.DIGIT_NAMES)
+        assert np.any(np.diff(item_pools.DIGIT_CATEGORY_IDS) > 1)  # gaps
         for img in coco.imgs.values():
             path = out / split / img['file_name']
             with Image.open(path) as im:
@@ -215,8 +214,8 @@ def test_demo_layout_and_coco_json(tool, demo):
 def test_demo_labels_match_drawn_digits_without_leakage(tool, demo):
     """Find every annotated crop among the resized digit scans, exactly."""
     out, _ = demo
-    images, labels = mosaic.load_digit_pool()
-    train_idx, val_idx = mosaic.digit_split(labels)
+    images, labels = item_pools.load_digit_pool()
+    train_idx, val_idx = item_pools.digit_split(labels)
     assert not set(train_idx) & set(val_idx)
     assert len(train_idx) + len(val_idx) == len(labels) == 1797
     lookup = {}
@@ -224,7 +223,7 @@ def test_demo_labels_match_drawn_digits_without_leakage(tool, demo):
         for i, img in enumerate(images):
             key = (side, resize_item(img, side).tobytes())
             lookup.setdefault(key, set()).add(i)
-    digit_of_cat = dict(zip(mosaic.DIGIT_CATEGORY_IDS, range(10)))
+    digit_of_cat = dict(zip(item_pools.DIGIT_CATEGORY_IDS, range(10)))
     for split, allowed in (('train', set(train_idx)), ('val', set(val_idx))):
         coco = COCO(str(out / 'annotations' / f'instances_{split}.json'))
         for img in coco.imgs.values():
@@ -250,7 +249,7 @@ def test_demo_reads_as_coco_multilabel(tool, demo):
         data_root=str(out),
         ann_file='annotations/instances_val.json',
         data_prefix='val')
-    assert ds.CLASSES == mosaic.DIGIT_NAMES
+    assert ds.CLASSES == item_pools.DIGIT_NAMES
     assert len(ds) == 30
     mean = np.mean([len(ds.get_data_info(i)['gt_label'])
                     for i in range(len(ds))])
@@ -263,7 +262,7 @@ def test_demo_class_frequencies_long_tailed(tool, tmp_path):
                        'instances_train.json').read_text())
     counts = np.zeros(10)
     for ann in data['annotations']:
-        counts[mosaic.DIGIT_CATEGORY_IDS.index(ann['category_id'])] += 1
+        counts[item_pools.DIGIT_CATEGORY_IDS.index(ann['category_id'])] += 1
     assert counts[:3].sum() > 3 * counts[-3:].sum()
 
 

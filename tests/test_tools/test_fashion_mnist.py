@@ -15,10 +15,10 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from mmtwoway.datasets import CocoMultiLabel
-from mmtwoway.testing.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
-                                   load_fashion_mnist, read_idx)
-from mmtwoway.testing.mosaic import resize_item
-from mmtwoway.testing import mosaic_data
+from tools.misc.idx import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT,
+                            load_fashion_mnist, read_idx)
+from tools.misc.mosaic import resize_item
+from tools.misc import mosaic_data
 
 REAL = osp.isfile(osp.join(FASHION_MNIST_ROOT, 'train-images-idx3-ubyte.gz'))
 needs_real = pytest.mark.skipif(

@@ -119,7 +119,7 @@ def write_coco_photos(root: str,
     Returns:
         str: The annotation file.
     """
-    from .synthetic import coco_file_name, write_coco_annotations
+    from tools.misc.synthetic import coco_file_name, write_coco_annotations
     rng = np.random.default_rng(seed + 1)
     folder = osp.join(root, split)
     paths = write_photo_jpegs(folder, num_images, sizes, seed, quality)
