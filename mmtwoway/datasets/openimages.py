@@ -250,6 +250,39 @@ class OpenImagesMultiLabel(MultiLabelDataset):
         cls = np.asarray(self.label_classes[start:end])
         return cls[np.asarray(self.label_values[start:end]) == 1].tolist()
 
+    def label_counts(self) -> dict:
+        """Per class, the positives, negatives and ignored entries.
+
+        Counted on the index (no sample is expanded), as the loss and the
+        metric see the targets.
+
+        Returns:
+            dict: ``'positives' / 'negatives' / 'ignored'`` -> int64 array
+            of length C.
+        """
+        num = len(self.mids)
+        cls = np.asarray(self.label_classes, dtype=np.int64)
+        val = np.asarray(self.label_values)
+        pos = np.bincount(cls[val == 1], minlength=num)
+        neg = np.bincount(cls[val == 0], minlength=num)
+        if self.unannotated == 'negative':
+            # Every entry without a verified label is a negative, except
+            # the conflicts, which stay ignored.
+            ignored = np.bincount(cls[val < 0], minlength=num)
+            neg = len(self) - pos - ignored
+        else:
+            ignored = len(self) - pos - neg
+        return dict(positives=pos, negatives=neg, ignored=ignored)
+
+    def index_info(self) -> dict:
+        """Where the index lives, its size, and the parsing statistics."""
+        arrays = (self.image_ids, self.turns, self.offsets,
+                  self.label_classes, self.label_values)
+        return dict(
+            folder=self.index_dir,
+            bytes=int(sum(np.asarray(a).nbytes for a in arrays)),
+            stats=dict(self.stats))
+
     def extra_repr(self) -> List[str]:
         """Lines added to ``repr(dataset)``."""
         return [

@@ -214,3 +214,29 @@ def test_registered_and_generator_cli(tmp_path):
              label_files=gen.LABEL_FILES['test'], img_dirs='test',
              cache=False))
     assert len(ds) == 3 and len(ds.CLASSES) == 4
+
+
+def test_dataset_stats_reports_the_index(tree, tmp_path):
+    out = tmp_path / 'stats.json'
+    run = subprocess.run(
+        [sys.executable, 'tools/misc/dataset_stats.py',
+         'configs/openimages/twoway_openimages_r50.py', '--splits', 'train',
+         '--out', str(out), '--cfg-options',
+         f'train_dataloader.dataset.data_root={tree}',
+         f'train_dataloader.dataset.cache={tree / "cache"}'],
+        cwd=ROOT, capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert run.returncode == 0, run.stderr
+    assert 'label index' in run.stdout and 'conflicts: ' in run.stdout
+    stats = json.loads(out.read_text())['train']
+    truth, mids = expected(tree)['labels'], trainable(tree)
+    names = [f'class {int(m.split("c")[-1])}' for m in mids]
+    assert list(stats['per_class']) == names
+    for mid, name in zip(mids, names):
+        values = [labels[mid] for labels in truth.values() if mid in labels]
+        want = dict(positives=values.count(1), negatives=values.count(0),
+                    ignored=len(truth) - values.count(1) - values.count(0))
+        assert stats['per_class'][name] == want
+    assert stats['index']['stats']['conflicts'] == build(tree).stats[
+        'conflicts']
+    assert stats['samples'] == len(truth)
