@@ -117,7 +117,8 @@ def read_trainable(path: str, known: Dict[str, str],
     """The MIDs of a trainable-class list, one per line, in file order.
 
     Args:
-        path (str): ``oidv6-classes-trainable.txt`` (or ``classes-trainable.txt``).
+        path (str): ``oidv6-classes-trainable.txt`` (older:
+            ``classes-trainable.txt``).
         known (dict): The class descriptions.
         descriptions (str): Their file, for the error.
 

@@ -198,6 +198,7 @@ def test_machine_labels_threshold_and_human_override(tree):
             np.flatnonzero(h['gt_score'] == 1))
 
 
+@pytest.mark.slow
 def test_registered_and_generator_cli(tmp_path):
     out = tmp_path / 'cli'
     run = subprocess.run(
@@ -216,6 +217,7 @@ def test_registered_and_generator_cli(tmp_path):
     assert len(ds) == 3 and len(ds.CLASSES) == 4
 
 
+@pytest.mark.slow
 def test_dataset_stats_reports_the_index(tree, tmp_path):
     out = tmp_path / 'stats.json'
     run = subprocess.run(

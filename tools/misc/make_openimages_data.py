@@ -8,7 +8,7 @@ Files (names as published for V6, see docs/openimages.md)::
 
     OUT/oidv6-class-descriptions.csv          LabelName,DisplayName
     OUT/oidv6-classes-trainable.txt           one MID per line
-    OUT/<labels of the split>.csv             ImageID,Source,LabelName,Confidence
+    OUT/<labels of the split>.csv             ImageID,Source,LabelName,...
     OUT/<image IDs of the split>.csv          ImageID,...,Rotation
     OUT/<split>/<ImageID>.jpg                 with --files link / jpeg
 
