@@ -116,10 +116,11 @@ def child(args: argparse.Namespace) -> Dict[str, float]:
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
     base = _rss('VmRSS')
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     value = fn()
     seconds = time.perf_counter() - start
-    return dict(seconds=seconds, peak_mb=(_rss('VmHWM') - base) / 2**20,
+    return dict(seconds=seconds, cpu_seconds=time.process_time() - cpu,
+                peak_mb=(_rss('VmHWM') - base) / 2**20,
                 inputs_mb=(scores.nbytes + targets.nbytes) / 2**20,
                 value=value)
 
@@ -166,6 +167,7 @@ def main(argv=None) -> None:
           f'{args.positive:g} positive; mean_ap budget '
           f'{args.max_memory_mb} MiB', flush=True)
     header = (f'{"shape":>12} {"way":>6} {"method":>12} {"time [s]":>9} '
+              f'{"CPU [s]":>8} '
               f'{"peak [MiB]":>11} {"inputs [MiB]":>12} {"mAP":>9} '
               f'{"|diff|":>8}')
     print(header + '\n' + '-' * len(header), flush=True)
@@ -217,7 +219,9 @@ def _format(row: dict, ref) -> str:
     if 'skipped' in row:
         return f'{head}   not run: {row["skipped"]}'
     diff = abs(row['value'] - ref) if ref is not None else float('nan')
-    return (f'{head} {row["seconds"]:9.2f} {row["peak_mb"]:11.1f} '
+    return (f'{head} {row["seconds"]:9.2f} '
+            f'{row.get("cpu_seconds", float("nan")):8.2f} '
+            f'{row["peak_mb"]:11.1f} '
             f'{row["inputs_mb"]:12.1f} {row["value"]:9.4f} {diff:8.1e}')
 
 

@@ -9,8 +9,8 @@ Writes a synthetic train split at ``--fraction`` of Open Images V6's size
 6.66 per image) with ``tools/misc/make_openimages_data.py`` (image files
 are hard links to one JPEG), then measures, each in a fresh process:
 
-* build: parsing the CSV files into the cached index (wall time, peak RSS,
-  size of the cache folder);
+* build: parsing the CSV files into the cached index (wall and CPU time,
+  peak RSS, size of the cache folder);
 * load: building the dataset from the cache (memory-mapped);
 * epoch: one epoch of ``__getitem__`` (no image decoding: the pipeline is
   empty, so only the index is exercised) with ``--workers`` dataloader
@@ -71,10 +71,11 @@ def child(args: argparse.Namespace) -> dict:
     import mmtwoway  # noqa: F401
     base = _status('VmRSS')
     cache = osp.join(args.work_dir, 'cache')
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     ds = _dataset(osp.join(args.work_dir, 'tree'), cache)
     seconds = time.perf_counter() - start
-    out = dict(seconds=seconds, samples=len(ds),
+    out = dict(seconds=seconds, cpu_seconds=time.process_time() - cpu,
+               samples=len(ds),
                labels=int(ds.stats['labels']),
                rss_above_start_mb=(_status('VmRSS') - base) / 2**20,
                peak_above_start_mb=(_status('VmHWM') - base) / 2**20)
