@@ -18,11 +18,13 @@ from .cache import resolve_cache_dir
 from .images import check_missing_policy
 from .openimages_files import (format_image_id, read_class_descriptions,
                                read_trainable)
-from .openimages_index import build_index, cached_arrays
+from .openimages_index import ARRAYS, build_index, cached_arrays
 from .skipped import SkippedRecords, listing
 
 _NAME = 'OpenImagesMultiLabel'
 UNANNOTATED = {'ignore': -1.0, 'negative': 0.0}
+# Attributes holding the memory-mapped index arrays.
+_MAPPED = ('image_ids', 'turns', 'offsets', 'label_classes', 'label_values')
 _LAYOUT = ('Expected layout: <data_root>/<img_dir>/<ImageID>.jpg and the '
            'official CSV files (see docs/openimages.md).')
 
@@ -207,6 +209,35 @@ class OpenImagesMultiLabel(MultiLabelDataset):
                 classes=np.asarray(self.label_classes)[label_keep],
                 values=np.asarray(self.label_values)[label_keep]))
         self.dir_of = dir_of[keep]
+
+    def __getstate__(self) -> dict:
+        """Pickle the memory-mapped index by its folder, not its bytes.
+
+        A ``spawn`` dataloader worker (or any pickling) then maps the same
+        cache files instead of receiving a copy of the arrays.
+        """
+        state = self.__dict__.copy()
+        if self.index_dir and all(
+                isinstance(state.get(k), np.memmap) for k in _MAPPED):
+            for key in _MAPPED:
+                state[key] = None
+            state['_remap'] = True
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a pickled dataset, mapping the index files again."""
+        remap = state.pop('_remap', False)
+        self.__dict__.update(state)
+        if remap:
+            arrays = {
+                name: np.load(osp.join(self.index_dir, f'{name}.npy'),
+                              mmap_mode='r')
+                for name in ARRAYS
+            }
+            self.image_ids, self.turns = arrays['image_ids'], arrays['turns']
+            self.offsets = arrays['offsets']
+            self.label_classes = arrays['classes']
+            self.label_values = arrays['values']
 
     def __len__(self) -> int:
         """Number of samples (full_init first)."""

@@ -166,6 +166,20 @@ def test_cache_memory_maps_and_rebuilds(tmp_path):
     assert third.stats['labels'] == second.stats['labels'] - 1
 
 
+def test_pickle_maps_the_cache_again(tmp_path):
+    import pickle
+    gen.make(str(tmp_path), images=300, classes=50, files='link')
+    ds = build(tmp_path)
+    ds = build(tmp_path)  # from the cache: memory-mapped
+    blob = pickle.dumps(ds)
+    assert len(blob) < ds.index_info()['bytes']  # the arrays stay out
+    copy = pickle.loads(blob)
+    assert isinstance(copy.label_classes, np.memmap)
+    for i in (0, 150, len(ds) - 1):
+        np.testing.assert_array_equal(copy.get_data_info(i)['gt_score'],
+                                      ds.get_data_info(i)['gt_score'])
+
+
 def test_headerless_class_file_and_no_trainable_list(tmp_path):
     gen.make(str(tmp_path), images=4, classes=6, files='link')
     with open(tmp_path / gen.CLASS_FILE) as f:
