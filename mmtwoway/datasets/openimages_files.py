@@ -284,12 +284,16 @@ class LabelRows:
                 classes.append(cls)
                 values.append(value)
 
-    def arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(ids, classes, values)`` as numpy arrays (copies)."""
-        return (np.frombuffer(self._ids, dtype=np.uint64).copy()
-                if len(self._ids) else np.zeros(0, np.uint64),
-                np.array(self._classes, dtype=np.int16),
-                np.array(self._values, dtype=np.int8))
+    def take(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, classes, values)`` as numpy arrays; the rows are then
+        released (the build holds one copy of them, not two)."""
+        out = (np.frombuffer(self._ids, dtype=np.uint64).copy(),
+               np.frombuffer(self._classes, dtype=np.int16).copy(),
+               np.frombuffer(self._values, dtype=np.int8).copy())
+        self._ids = array.array('Q')
+        self._classes = array.array('h')
+        self._values = array.array('b')
+        return out
 
 
 def _human_value(conf: str, path: str, line: int) -> int:

@@ -56,8 +56,8 @@ def build_index(label_files: Sequence[str], machine_files: Sequence[str],
     for path in machine_files:
         print_log(f'OpenImagesMultiLabel: parsing "{path}"', logger='current')
         machine.read(path, class_of, machine_threshold)
-    h_ids, h_cls, h_val = human.arrays()
-    m_ids, m_cls, _ = machine.arrays()
+    h_ids, h_cls, h_val = human.take()
+    m_ids, m_cls, _ = machine.take()
     stats = dict(
         human_rows=int(len(h_ids) + human.untrainable),
         machine_rows_kept=int(len(m_ids)),
