@@ -48,6 +48,8 @@ TRAINABLE_FILE = 'oidv6-classes-trainable.txt'
 IMAGE_HEADER = ('ImageID,Subset,OriginalURL,OriginalLandingURL,License,'
                 'AuthorProfileURL,Author,Title,OriginalSize,OriginalMD5,'
                 'Thumbnail300KURL,Rotation')
+# Hard links per written JPEG with --files link.
+_LINKS = 50_000
 # Rows written per write() call when the files are large.
 _BLOCK = 200_000
 
@@ -192,11 +194,13 @@ def _write_images(folder: str, names: List[str], files: str) -> None:
     """``<ImageID>.jpg`` for every name: real files or hard links."""
     os.makedirs(folder, exist_ok=True)
     first: Optional[str] = None
-    for name in names:
+    for k, name in enumerate(names):
         path = osp.join(folder, f'{name}.jpg')
         if osp.exists(path):
             continue
-        if files == 'jpeg' or first is None:
+        # A new file every _LINKS names: file systems cap the links per
+        # file (65,000 on ext4).
+        if files == 'jpeg' or first is None or k % _LINKS == 0:
             write_jpeg(path)
             first = path
         else:
