@@ -207,7 +207,8 @@ class MultiLabelMAP(BaseMetric):
     def evaluate(self, size: int) -> Dict[str, float]:
         """The mAPs over the ``size`` samples of the dataset.
 
-        On one process this is ``BaseMetric.evaluate``. Distributed, the
+        On one process this is ``BaseMetric.evaluate`` (the results are
+        released as they are stacked). Distributed, the
         ranks do not gather every score: each keeps its share, mAP@sample
         sums the APs of its own rows (an all-reduce of two numbers), and
         mAP@class gathers one chunk of columns at a time (within
@@ -222,8 +223,20 @@ class MultiLabelMAP(BaseMetric):
             dict: The metrics with the prefix, identical on every rank.
         """
         if get_world_size() == 1:
-            return super().evaluate(size)
-        metrics = self._distributed_metrics(size)
+            # As BaseMetric.evaluate, but the per-sample results are let
+            # go while they are copied into the score matrix: the peak is
+            # one copy of the scores, not two.
+            results = unique_results(self.results[:size])
+            self.results.clear()
+            check_not_empty(results, type(self).__name__)
+            scores, targets = stack_results(results, release=True)
+            metrics = {
+                f'mAP@{way}': float(
+                    mean_ap(scores, targets, way, max_memory=self.max_memory))
+                for way in self.ways
+            }
+        else:
+            metrics = self._distributed_metrics(size)
         self.results.clear()
         if self.prefix:
             metrics = {f'{self.prefix}/{k}': v for k, v in metrics.items()}
@@ -301,9 +314,9 @@ class MultiLabelMAP(BaseMetric):
                 if self.results else None)
 
 
-def stack_results(results: List[Dict[str, Any]],
-                  num_classes: Optional[int] = None
-                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+def stack_results(results: List[Optional[Dict[str, Any]]],
+                  num_classes: Optional[int] = None,
+                  release: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
     """The (N, C) float32 scores and int8 targets of per-sample results.
 
     Copies into preallocated matrices: the only extra memory is the two
@@ -313,6 +326,8 @@ def stack_results(results: List[Dict[str, Any]],
     Args:
         results (list[dict]): With ``pred_score`` and ``target``.
         num_classes (int, optional): C when ``results`` may be empty.
+        release (bool): Set each entry of ``results`` to None once copied,
+            so that the caller's only reference to it goes.
 
     Returns:
         tuple: ``(scores, targets)``.
@@ -328,6 +343,8 @@ def stack_results(results: List[Dict[str, Any]],
             check_target_not_nan(target, f'the target of sample {i}')
             target = target.sign()
         targets[i] = target
+        if release:
+            results[i] = None
     return scores, targets
 
 
