@@ -170,3 +170,16 @@ def test_two_gloo_ranks_gather_class_chunks(tmp_path):
     for rank in range(2):
         with open(tmp_path / f'rank{rank}.json') as f:
             assert json.load(f) == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.parametrize('dim', [0, 1])
+def test_mostly_ignored_matrix_equals_sklearn(dim):
+    """The compacted ranking (99% ignored entries) against sklearn on each
+    slice's labelled entries, ties included."""
+    from test_functional import sklearn_ap
+    scores, targets = sparse_problem(3000, 60, seed=11, labelled=0.01)
+    scores = np.round(scores, 1)  # ties
+    got = average_precision(scores, targets, dim).numpy()
+    want = sklearn_ap(scores, targets, dim)
+    assert np.isfinite(want).sum() > 20
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
