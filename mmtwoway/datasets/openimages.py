@@ -137,6 +137,10 @@ class OpenImagesMultiLabel(MultiLabelDataset):
                 if self.trainable_file else list(names))
         class_of = {mid: -1 for mid in names}
         class_of.update((mid, i) for i, mid in enumerate(mids))
+        if len(mids) > np.iinfo(np.int16).max:
+            raise ValueError(f'{_NAME}: {len(mids)} classes do not fit the '
+                             'int16 class ids of the index; pass the '
+                             'trainable_file (9,605 classes in V6).')
         self.mids = tuple(mids)
         self._metainfo['classes'] = tuple(names[m] for m in mids)
         sources = ([self.class_file] + ([self.trainable_file]

@@ -75,6 +75,9 @@ def build_index(label_files: Sequence[str], machine_files: Sequence[str],
         sample_ids = np.unique(np.concatenate([h_ids, m_ids]))
         turns = np.zeros(len(sample_ids), np.int8)
 
+    if not len(sample_ids):
+        raise ValueError('OpenImagesMultiLabel: no image in '
+                         f'{list(image_files) or list(label_files)}.')
     order = np.argsort(sample_ids, kind='stable')
     sorted_ids = sample_ids[order]
 
