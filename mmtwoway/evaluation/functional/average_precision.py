@@ -18,7 +18,7 @@ scores are sorted, and so are its positive scores, and each positive is
 looked up in both. :func:`rank_positives` exposes the counts, e.g. for
 threshold calibration.
 """
-from typing import NamedTuple, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from mmtwoway.structures.targets import check_target_not_nan
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
 _NEG_INF = float('-inf')
+
+# Default working-memory budget of average_precision / mean_ap (bytes).
+DEFAULT_MAX_MEMORY = 1 << 30
 
 # The two ways of eq. 23 / 24 and the dim the APs run along: mAP@class
 # ranks each class (column) over the samples, mAP@sample each sample (row)
@@ -65,7 +68,8 @@ def _as_tensor(x: ArrayLike) -> torch.Tensor:
 
 
 def _check_inputs(scores: ArrayLike,
-                  targets: ArrayLike) -> Tuple[torch.Tensor, torch.Tensor]:
+                  targets: ArrayLike,
+                  scan_nan: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """Validate and convert the inputs of :func:`average_precision`.
 
     Scores keep float32 / float64 (casting float64 down could create ties
@@ -87,7 +91,8 @@ def _check_inputs(scores: ArrayLike,
     if targets.dtype == torch.bfloat16:  # the one dtype numpy lacks
         targets = targets.float()
     # NaN is neither positive, negative nor ignored (see .targets).
-    check_target_not_nan(targets, 'targets')
+    if scan_nan:
+        check_target_not_nan(targets, 'targets')
     return scores, targets
 
 
@@ -204,14 +209,57 @@ def rank_positives(scores: ArrayLike,
         retrieved=_count_at_least(ranked, queries, num_ignored))
 
 
+def slices_per_chunk(slice_len: int, itemsize: int,
+                     max_memory: Optional[int]) -> int:
+    """How many slices of ``slice_len`` entries one chunk may hold.
+
+    The working memory of :func:`rank_positives` on K slices of L entries
+    is bounded by ``K * L * bytes_per_entry``: two -inf filled copies of
+    the scores and their two sorted copies, two boolean masks, and, at
+    worst (every entry a positive), the int64 counts of the queries.
+
+    Args:
+        slice_len (int): L, the entries of one slice.
+        itemsize (int): Bytes of one score (4 or 8).
+        max_memory (int, optional): Budget in bytes; None: no limit.
+
+    Returns:
+        int: K >= 1 (one slice even if it alone exceeds the budget).
+    """
+    if max_memory is None:
+        return 1 << 62
+    if max_memory <= 0:
+        raise ValueError(f'max_memory must be a positive number of bytes or '
+                         f'None, got {max_memory!r}')
+    per_entry = 5 * itemsize + 2 + 3 * 8
+    return max(1, int(max_memory) // max(1, slice_len * per_entry))
+
+
+def _check_nan_by_rows(targets: torch.Tensor, rows: int) -> None:
+    """:func:`check_target_not_nan` over blocks of ``rows`` rows.
+
+    Scanning block by block keeps the boolean mask small; only when a
+    block has a NaN is the whole matrix scanned again, for the message.
+    """
+    if not targets.is_floating_point():
+        return
+    for start in range(0, targets.shape[0], max(1, rows)):
+        if bool(torch.isnan(targets[start:start + rows]).any()):
+            check_target_not_nan(targets, 'targets')
+
+
 def average_precision(scores: ArrayLike,
                       targets: ArrayLike,
-                      dim: int = 0) -> torch.Tensor:
+                      dim: int = 0,
+                      max_memory: Optional[int] = DEFAULT_MAX_MEMORY
+                      ) -> torch.Tensor:
     """Non-interpolated average precision of every column or row.
 
     Equals ``sklearn.metrics.average_precision_score`` on each slice, ties
     included (a group of tied scores is evaluated at its end), after
-    removing the slice's ignored entries.
+    removing the slice's ignored entries. The slices are ranked in chunks
+    whose working memory stays within ``max_memory`` bytes (beyond the
+    inputs); each slice's AP does not depend on the chunking.
 
     Args:
         scores (ArrayLike):
@@ -224,6 +272,8 @@ def average_precision(scores: ArrayLike,
         dim (int):
             0 for the AP of each column (a class ranked over the samples),
             1 for the AP of each row (a sample ranked over the classes).
+        max_memory (int, optional): Working-memory budget in bytes
+            (default 1 GiB); None ranks every slice at once.
 
     Returns:
         torch.Tensor: float64 APs in [0, 1], one per class (``dim=0``) or
@@ -235,12 +285,32 @@ def average_precision(scores: ArrayLike,
             at a non-ignored entry, ``targets`` has NaN anywhere or ``dim``
             is not 0 or 1.
     """
-    scores, targets = _check_inputs(scores, targets)
-    if scores.numel() == 0 and dim in (0, 1):
-        return torch.full((scores.shape[1 - dim], ),
-                          float('nan'),
-                          dtype=torch.float64)
-    ranks = rank_positives(scores, targets, dim)
+    scores, targets = _check_inputs(scores, targets, scan_nan=False)
+    if dim not in (0, 1):
+        raise ValueError(f'dim must be 0 (classes) or 1 (samples), got {dim}')
+    num_slices, slice_len = scores.shape[1 - dim], scores.shape[dim]
+    chunk = slices_per_chunk(slice_len, scores.element_size(), max_memory)
+    _check_nan_by_rows(targets, chunk if dim == 1 else max(
+        1, chunk * slice_len // max(1, num_slices)))
+    if scores.numel() == 0:
+        return torch.full((num_slices, ), float('nan'), dtype=torch.float64)
+    aps = []
+    for start in range(0, num_slices, chunk):
+        part = slice(start, start + chunk)
+        if dim == 0:
+            aps.append(_chunk_ap(scores[:, part], targets[:, part], dim))
+        else:
+            aps.append(_chunk_ap(scores[part], targets[part], dim))
+    return torch.cat(aps)
+
+
+def _chunk_ap(scores: torch.Tensor, targets: torch.Tensor,
+              dim: int) -> torch.Tensor:
+    """The APs of the slices of one chunk (see :func:`average_precision`)."""
+    if dim == 0:  # slices become rows
+        scores, targets = scores.T, targets.T
+    scores, targets = _compact_rows(scores, targets)
+    ranks = rank_positives(scores, targets, 1)
     # AP is the mean precision, hits / retrieved, at the positives; a real
     # positive retrieves at least itself, so its ratio is finite.
     precision = ranks.hits.double() / ranks.retrieved.clamp(min=1).double()
@@ -249,9 +319,45 @@ def average_precision(scores: ArrayLike,
     return ap.masked_fill(num_pos == 0, float('nan'))
 
 
+def _compact_rows(scores: torch.Tensor, targets: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Every row's labelled entries moved to its front, the rest ignored.
+
+    An AP depends on the non-ignored entries of its slice only, so the
+    compacted rows give the same APs; with mostly ignored targets (Open
+    Images: 99.9%) they are far shorter to sort. Rows are compacted only
+    when that at least halves their width.
+
+    Args:
+        scores (torch.Tensor): (K, L) scores, slices as rows.
+        targets (torch.Tensor): (K, L) targets.
+
+    Returns:
+        tuple: ``(scores, targets)`` of shape (K, W), W <= L.
+    """
+    if targets.dtype == torch.bool or targets.numel() == 0:
+        return scores, targets
+    keep = targets >= 0
+    counts = keep.sum(1)
+    width = max(1, int(counts.max()))
+    if 2 * width > keep.shape[1]:
+        return scores, targets
+    rows, cols = keep.nonzero(as_tuple=True)  # row-major order
+    del keep
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(rows.numel()) - starts[rows]
+    out_scores = scores.new_zeros((scores.shape[0], width))
+    out_targets = torch.full((scores.shape[0], width), -1,
+                             dtype=targets.dtype)
+    out_scores[rows, pos] = scores[rows, cols]
+    out_targets[rows, pos] = targets[rows, cols]
+    return out_scores, out_targets
+
+
 def mean_ap(scores: ArrayLike,
             targets: ArrayLike,
-            way: str = 'class') -> torch.Tensor:
+            way: str = 'class',
+            max_memory: Optional[int] = DEFAULT_MAX_MEMORY) -> torch.Tensor:
     """mAP@class (eq. 23) or mAP@sample (eq. 24) in percent.
 
     The mean runs over the classes (or samples) with at least one positive;
@@ -265,6 +371,10 @@ def mean_ap(scores: ArrayLike,
             Same shape; ``> 0`` positive, ``== 0`` negative, ``< 0``
             ignored.
         way (str): ``'class'`` for mAP@class, ``'sample'`` for mAP@sample.
+        max_memory (int, optional): Working-memory budget in bytes beyond
+            the inputs (default 1 GiB): mAP@class ranks the classes in
+            chunks of columns, mAP@sample the samples in chunks of rows.
+            None ranks everything at once.
 
     Returns:
         torch.Tensor: 0-dim float64 tensor, the mAP in percent.
@@ -274,7 +384,7 @@ def mean_ap(scores: ArrayLike,
             :func:`average_precision`) or no slice has a positive.
     """
     dim = way_to_dim(way)
-    ap = average_precision(scores, targets, dim=dim)
+    ap = average_precision(scores, targets, dim=dim, max_memory=max_memory)
     has_pos = ~ap.isnan()
     if not has_pos.any():
         raise ValueError(f'mAP@{way} is undefined: none of the {ap.numel()} '
