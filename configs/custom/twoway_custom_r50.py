@@ -1,7 +1,7 @@
 # Two-way loss, ResNet-50, on YOUR OWN multi-label data: a template.
 # Copy it and set the values under "Your data"; nothing else is needed.
 #
-# Each split is a CSV file with a header row (README, "Your own data"):
+# Each split is a CSV file with a header row (docs/own_data.md):
 #
 #   image,labels,negatives
 #   photos/0001.jpg,sea|sky|person,dog

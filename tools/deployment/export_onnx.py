@@ -19,7 +19,7 @@ test pipeline). The tool prints which input the model expects, and checks
 the file with onnxruntime against PyTorch before it returns.
 
 Run it with onnxruntime: ``tools/predict.py --onnx model.onnx IMAGES...``
-or the README's ten-line snippet (onnxruntime, numpy and Pillow only).
+or the ten-line snippet of docs/deployment.md (onnxruntime, numpy and Pillow only).
 Needs ``pip install -e ".[deploy]"``.
 """
 import argparse
