@@ -126,7 +126,7 @@ def main() -> None:
     except (NonFiniteLossError, TrainSettingsError) as err:
         runner.logger.error(str(err))
         sys.exit(f'train.py: error: {err}')
-    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as err:
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError):
         # torch's message for an unreadable checkpoint does not name it.
         unreadable = unreadable_checkpoint(checkpoints_of(cfg))
         if unreadable is None:

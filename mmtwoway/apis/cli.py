@@ -8,7 +8,7 @@ what to do, no traceback. Exit status: 0 success, 1 error, 2 usage error
 """
 import argparse
 import sys
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from mmengine.config import DictAction
 from mmengine.model import BaseModel

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from mmengine.dataset import Compose
 
 from mmpretrain.registry import DATASETS
 from mmtwoway.datasets import OpenImagesMultiLabel

@@ -15,7 +15,7 @@ import pytest
 import torch
 from demo_runner import build_runner, demo_cfg, make_data
 from mmengine.config import Config
-from mmengine.optim import AmpOptimWrapper, OptimWrapper, build_optim_wrapper
+from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
 
 import mmtwoway  # noqa: F401  (registers everything)
 from mmtwoway.engine.hooks import NonFiniteLossError
