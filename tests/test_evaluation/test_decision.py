@@ -66,11 +66,16 @@ def test_calibration_fixture_with_known_optimum():
     # (0.8 a false positive) 4/5; halfway down to the next score 0.1.
     # Class 1, positives 4 (twice, tied with nothing else) and 0; the
     # ignored 1.0 does not count: at 4 TP 2 FP 0 -> 4/5; at 0 TP 3 FP 1 ->
-    # 6/7, the best, and no lower score: the threshold is 0 itself.
+    # 6/7, the best, and no lower score: half the gap to the next higher
+    # score 4 below it, -2 (a threshold on a score would flip with the last
+    # bit of another runtime's logits, e.g. onnxruntime's).
     # Class 2: no positive (the ignored NaN is fine): never predicted.
-    # Class 3: all positive: everything, threshold = the lowest score.
+    # Class 3: all positive: everything, halfway below the lowest score 1
+    # by the gap to 2.
     np.testing.assert_allclose(fitted.thresholds.numpy(),
-                               [0.4, 0., math.inf, 1.], rtol=1e-6)
+                               [0.4, -2., math.inf, 0.5], rtol=1e-6)
+    finite = scores[~scores.isnan()]
+    assert not torch.isin(fitted.thresholds.float(), finite).any()
     np.testing.assert_allclose(fitted.f1.numpy(), [0.8, 6 / 7, nan, 1.])
     measured = label_set_scores(
         threshold_labels(scores.nan_to_num(), fitted.thresholds), targets)

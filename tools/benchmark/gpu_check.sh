@@ -58,9 +58,15 @@ PY
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 if ! check_imports >"$OUT/imports.txt" 2>&1; then
-    WHEELS=${WHEELS:-}
-    for candidate in "$WHEELS" .whl shared/device-wheels \
-            ../shared/device-wheels work_dirs/device-wheels; do
+    # An explicit WHEELS is the only folder tried.
+    if [ -n "${WHEELS:-}" ]; then
+        candidates=("$WHEELS")
+    else
+        candidates=(.whl shared/device-wheels ../shared/device-wheels
+                    work_dirs/device-wheels)
+    fi
+    WHEELS=
+    for candidate in "${candidates[@]}"; do
         if [ -n "$candidate" ] && ls "$candidate"/mmpretrain-*.whl >/dev/null 2>&1; then
             WHEELS=$candidate
             break

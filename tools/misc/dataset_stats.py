@@ -209,6 +209,8 @@ def indexed_split_stats(dataset) -> dict:
     samples = len(dataset)
     return dict(
         classes=len(names),
+        class_names=names,
+        unlabelled_rows=[],
         samples=samples,
         images_found=samples,
         labels_per_sample=(float(counts['positives'].sum()) /

@@ -37,7 +37,9 @@ def calibrate_thresholds(scores: ArrayLike,
     threshold returned lies halfway between the chosen score and the next
     lower non-ignored score of the class, so that it is robust on new data
     and ``score >= threshold`` reproduces the calibration-set decision
-    exactly; without a lower score it is the chosen score itself. A class
+    exactly; without a lower score it lies below the chosen score by half the
+    gap to the next higher score (by 0.5 when there is none), never on a
+    score. A class
     without a positive cannot be calibrated: it gets ``+inf`` (never
     predicted) and F1 NaN.
 
@@ -77,7 +79,18 @@ def calibrate_thresholds(scores: ArrayLike,
     chosen = chosen.squeeze(1).double()
     midpoint = (chosen + lower) / 2
     use_mid = has_below & lower.isfinite() & chosen.isfinite()
-    calibrated = torch.where(use_mid, midpoint, chosen)
+    # Without a lower score, step below the chosen one by half the gap to
+    # the next higher score (1 when there is none): a threshold equal to a
+    # score would flip with the last bit of another runtime's logits.
+    above = torch.searchsorted(ranks.ranked, chosen[:, None], side='right')
+    higher = ranks.ranked.gather(
+        1, above.clamp(max=ranks.ranked.shape[1] - 1)).squeeze(1).double()
+    gap = torch.where((above.squeeze(1) < ranks.ranked.shape[1])
+                      & higher.isfinite(), higher - chosen,
+                      torch.ones_like(chosen))
+    below_all = chosen - gap / 2
+    calibrated = torch.where(use_mid, midpoint,
+                             torch.where(chosen.isfinite(), below_all, chosen))
     has_pos = num_pos > 0
     thresholds = torch.where(has_pos, calibrated, thresholds)
     f1 = torch.where(has_pos, cand.gather(1, best).squeeze(1), f1)
