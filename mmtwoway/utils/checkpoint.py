@@ -9,7 +9,7 @@ import os.path as osp
 import pickle
 import re
 import zipfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
