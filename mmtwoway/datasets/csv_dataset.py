@@ -152,11 +152,9 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
     0 / -1) for every sample, which the loss and ``MultiLabelMAP`` /
     ``MultiLabelF1`` read.
 
-    Bad data raises an error naming the file and the line: no ``image`` or
-    ``labels`` column, a repeated column, a row with more cells than the
-    header, an empty ``image``, an image listed on two rows, a class name
-    in two columns of one row, a name that is not one of ``classes`` (when
-    given), an empty file or one without a sample row. Missing images follow
+    Bad data (a missing or repeated column, a repeated image, a class not
+    in ``classes`` ...; the full list is in docs/datasets.md) raises an
+    error naming the file and the line. Missing images follow
     ``missing_images``: ``'error'`` (default; the count and the first lines)
     or ``'skip'`` (counted and logged, see ``dataset.skipped``).
 
