@@ -1,7 +1,6 @@
 """Opt-in fixes that let a stock MMPretrain 1.2 stack run on torch >= 2.6.
 
-Importing this module applies them (once per process); ``import mmtwoway``
-never does. See docs/stack_fixes.md for each fix and its upstream issue.
+Importing this applies them once; see docs/stack_fixes.md for each fix.
 """
 import functools
 import os

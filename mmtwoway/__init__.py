@@ -1,8 +1,6 @@
 """mmtwoway: the Two-way Multi-Label Loss (Kobayashi, CVPR 2023) for MMPretrain.
 
-``import mmtwoway`` (or ``custom_imports = dict(imports=['mmtwoway'])``)
-only registers mmtwoway's own modules; see docs/stack_fixes.md for the
-opt-in fixes of the OpenMMLab stack (``mmtwoway_stack_fixes``).
+Importing it only registers mmtwoway's own modules (docs/stack_fixes.md).
 """
 try:
     import mmpretrain.models  # noqa: F401

@@ -1,7 +1,4 @@
-"""Inference helpers (import explicitly: ``from mmtwoway.apis import ...``).
-
-Not imported by ``import mmtwoway``: the training path does not need them.
-"""
+"""Inference helpers, imported explicitly (``import mmtwoway`` skips them)."""
 from .inference import predict_images, predict_readable, prediction
 from .model import load_model, model_classes
 

@@ -1,10 +1,6 @@
-"""Command-line pieces shared by the inference tools.
+"""Command-line pieces of the inference tools: model arguments, errors.
 
-``tools/calibrate.py``, ``predict.py``, ``visualize.py`` and
-``analysis/plot_ap.py`` take the same model arguments, load the model the
-same way and report bad input the same way: one line naming the file and
-what to do, no traceback. Exit status: 0 success, 1 error, 2 usage error
-(argparse), or the small int a tool's ``main`` returns (predict: 3).
+Exit statuses of the tools are listed in docs/tools.md.
 """
 import argparse
 import sys
@@ -65,6 +61,10 @@ def describe_decision(model: BaseModel) -> str:
 def run_tool(main: Callable[[Optional[Sequence[str]]], Optional[int]],
              name: str) -> None:
     """Run a tool's ``main``; bad input ends it with a one-line error.
+
+    The error names the file and what to do, without a traceback. Exit
+    status: 0 success, 1 error, 2 usage error (argparse), or the small int
+    ``main`` returns.
 
     Args:
         main (Callable[[Optional[Sequence[str]]], Any]):

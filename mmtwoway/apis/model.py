@@ -1,13 +1,4 @@
-"""Load a trained model from its config and checkpoint, for inference.
-
-``mmpretrain.get_model`` builds the model, but loads weights with
-``strict=False``: a checkpoint with another class count only logs a size
-mismatch and leaves the classifier randomly initialised, and a
-calibration file is never compared with the checkpoint's classes.
-:func:`load_model` refuses both, names the file and says what to do. The
-result is an ordinary mmpretrain model (``_config``, ``_dataset_meta``
-set), so mmpretrain's ``ImageClassificationInferencer(model=...)`` runs it.
-"""
+"""Load a trained model from its config and checkpoint, for inference."""
 import contextlib
 import logging
 import os.path as osp
@@ -80,6 +71,11 @@ def load_model(config: Union[str, Config],
                topk: Optional[int] = None,
                cfg_options: Optional[Dict[str, Any]] = None) -> BaseModel:
     """Build the model of ``config``, load ``checkpoint``, set its decision.
+
+    Unlike ``mmpretrain.get_model`` (``strict=False``: another class count
+    only logs a size mismatch), loading is strict and a calibration file is
+    checked against the checkpoint's classes. The result is an ordinary
+    mmpretrain model, so ``ImageClassificationInferencer(model=...)`` runs it.
 
     Args:
         config (str | Config): A config file or object.

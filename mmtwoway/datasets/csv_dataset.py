@@ -1,17 +1,6 @@
 """Your own multi-label data from one CSV (or TSV) file, partial labels too.
 
-A spreadsheet of image paths and tags is what most users have; this dataset
-reads it directly, with mmtwoway's ignored-label convention (see
-:mod:`mmtwoway.datasets.partial_labels`), so that unknown labels reach the
-loss and the metrics as ignored (-1) rather than as negatives::
-
-    image,labels,negatives,photographer
-    beach/0001.jpg,sea|sky|person,dog,ann
-    beach/0002.jpg,sea,,bob
-    park/0107.jpg,,dog|person,ann
-
-The format, the class list and the bad-data rules are documented in
-:class:`MultiLabelCsvDataset`.
+Format and rules: :class:`MultiLabelCsvDataset` and docs/own_data.md.
 """
 import csv
 import os.path as osp
@@ -163,11 +152,9 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
     0 / -1) for every sample, which the loss and ``MultiLabelMAP`` /
     ``MultiLabelF1`` read.
 
-    Bad data raises an error naming the file and the line: no ``image`` or
-    ``labels`` column, a repeated column, a row with more cells than the
-    header, an empty ``image``, an image listed on two rows, a class name
-    in two columns of one row, a name that is not one of ``classes`` (when
-    given), an empty file or one without a sample row. Missing images follow
+    Bad data (a missing or repeated column, a repeated image, a class not
+    in ``classes`` ...; the full list is in docs/datasets.md) raises an
+    error naming the file and the line. Missing images follow
     ``missing_images``: ``'error'`` (default; the count and the first lines)
     or ``'skip'`` (counted and logged, see ``dataset.skipped``).
 
@@ -237,10 +224,9 @@ class MultiLabelCsvDataset(PartialLabelMixin, MultiLabelDataset):
             if data_root and not osp.isabs(path):
                 path = osp.join(data_root, path)
             self.classes_from = path
-        # CSV lines whose row names no class at all (an empty "labels" cell
-        # and, if present, an empty "negatives" / "ignored" cell): such a
-        # row is all-negative (all-unknown with a "negatives" column),
-        # which is rarely meant, so dataset_stats and the log count them.
+        # Lines naming no class at all: all-negative (all-unknown with a
+        # "negatives" column) is rarely meant, so the log and dataset_stats
+        # count them.
         self.unlabelled_lines: List[int] = []
         super().__init__(
             ann_file=ann_file,

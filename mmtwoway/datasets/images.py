@@ -1,18 +1,6 @@
 """Image files of the datasets: existence, the missing-image policy, sizes.
 
-Every mmtwoway dataset checks at load time that its images exist, so a wrong
-``data_root`` fails at once instead of deep inside the first epoch. What a
-missing image does is the ``missing_images`` argument:
-
-* ``'error'`` (default): a ``FileNotFoundError`` that gives the count and
-  the first paths and records;
-* ``'skip'``: the samples of missing images are left out, counted and logged
-  (see :class:`~mmtwoway.datasets.skipped.SkippedRecords`).
-
-The instance datasets (VAW, WIDER Attribute) also need every image's size to
-apply their box rule; :func:`image_sizes` reads it from the file header
-(not the pixels) and caches it next to the data, keyed on each image's
-modification time and size.
+The policy (``missing_images``) is described in docs/datasets.md.
 """
 import os
 import os.path as osp
@@ -111,6 +99,10 @@ def read_image_size(path: str) -> Tuple[int, int]:
 def image_sizes(paths: Sequence[str], cache_dir: Optional[str],
                 name: str) -> Dict[str, Optional[Tuple[int, int]]]:
     """The size of every image, read once and then cached.
+
+    The instance datasets (VAW, WIDER Attribute) need sizes for their box
+    rule. Sizes come from the file header, not the pixels, and the cache is
+    keyed on each image's modification time and size.
 
     Args:
         paths (Sequence[str]): Image files (duplicates allowed).

@@ -1,8 +1,6 @@
 """Open Images V6 / V7 image-level labels as a partially labelled dataset.
 
-Reads the published CSV files (see ``docs/openimages.md``); the parsed
-labels are a cached CSR index (:mod:`.openimages_index`), so the dataset
-holds no Python object per sample or label.
+Reads the published CSVs (docs/openimages.md) into a cached CSR index.
 """
 import os
 import os.path as osp

@@ -1,7 +1,6 @@
 """Readers of the Open Images files: class lists, image lists, label CSVs.
 
-Every reader checks each row and raises a ``ValueError`` naming the file and
-its 1-based line; labels go into compact arrays, never one object per row.
+Errors name the file and 1-based line; labels go into compact arrays.
 """
 import array
 import csv

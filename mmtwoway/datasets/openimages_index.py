@@ -1,9 +1,6 @@
 """The Open Images label index: CSR arrays built once, cached as ``.npy``.
 
-Samples are rows of a CSR matrix: ``offsets`` (int64, N + 1) into
-``classes`` (int16) and ``values`` (int8: 1 present, 0 absent, -1 a
-conflicting pair made ignored). Cached arrays are memory-mapped read-only,
-so every dataloader worker shares the same page-cache pages.
+Arrays, cache and memory: docs/openimages.md ("The index and its cache").
 """
 import json
 import os

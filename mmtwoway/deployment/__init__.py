@@ -1,8 +1,6 @@
-"""Deployment: ONNX export of a trained model and onnxruntime inference.
+"""ONNX export and onnxruntime inference; import explicitly.
 
-Import explicitly (``from mmtwoway.deployment import export_onnx``); needs
-the ``deploy`` extra (``pip install -e ".[deploy]"``: onnx, onnxscript,
-onnxruntime), imported only when a function runs.
+Needs the ``deploy`` extra (``pip install -e ".[deploy]"``), imported lazily.
 """
 from .onnx_export import ExportedClassifier, export_onnx, model_metadata
 from .onnx_runtime import OnnxClassifier, read_metadata

@@ -1,18 +1,6 @@
 """Export a trained model, with its calibrated decision, to ONNX.
 
-The graph takes the preprocessed image tensor (see
-:mod:`mmtwoway.deployment.preprocessing`; input ``"input"``, float32
-``(N, 3, H, W)``, N dynamic) and returns
-
-* ``logits``: float32 ``(N, C)``, the head's raw scores (what
-  ``pred_score`` holds in PyTorch);
-* ``labels``: bool ``(N, C)``, only when the model has a calibrated decision
-  (thresholds or relative rule): the labels decided inside the graph by the
-  same rule as :class:`~mmtwoway.structures.Decision`, in
-  float64 as there.
-
-The model's metadata (``metadata_props``, JSON strings) holds ``classes``,
-``decision``, ``preprocessing`` and ``source``; see :func:`model_metadata`.
+Inputs, outputs and metadata of the graph: docs/deployment.md.
 """
 import json
 import math

@@ -1,9 +1,6 @@
 """Run an exported model with onnxruntime, as ``tools/predict.py`` does.
 
-:class:`OnnxClassifier` reads the metadata that
-:func:`~mmtwoway.deployment.onnx_export.export_onnx` wrote, rebuilds the
-preprocessing from it (:class:`~.preprocessing.ImagePreprocessor`) and
-returns the same per-image results as :func:`mmtwoway.apis.predict_images`.
+Preprocessing is rebuilt from the model's metadata; results match the apis'.
 """
 import json
 import math

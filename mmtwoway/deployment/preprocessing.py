@@ -1,23 +1,6 @@
-"""The input tensor of an exported model: what it is, and how to make it.
+"""The input tensor of an exported model: its description and how to make it.
 
-An exported model (see :mod:`mmtwoway.deployment.onnx_export`) starts after
-the config's preprocessing, exactly where the PyTorch model's ``backbone``
-starts: its input is what mmpretrain's ``ImageClassificationInferencer``
-feeds the network. For one image that is
-
-1. the image decoded by OpenCV (``mmcv.imread``: BGR, EXIF orientation
-   applied, grey images as three equal channels);
-2. the config's test pipeline (``test_dataloader.dataset.pipeline`` without
-   ``LoadImageFromFile``, e.g. ``ResizeEdge`` 256 + ``CenterCrop`` 224);
-3. the model's ``ClsDataPreprocessor``: channels reversed to RGB when
-   ``to_rgb`` is set, then ``(pixel - mean) / std`` in float32, with mean
-   and std in 0-255 pixel units and in the model's channel order;
-4. laid out as float32 ``(N, 3, H, W)``.
-
-:func:`input_spec` writes that down (the ``preprocessing`` metadata of the
-ONNX file); :class:`ImagePreprocessor` does it again from the metadata alone,
-with the same mmcv / mmpretrain transforms, so that ``tools/predict.py
---onnx`` feeds onnxruntime the very tensor PyTorch gets.
+The tensor (docs/deployment.md) is what the PyTorch model's backbone gets.
 """
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -75,6 +58,11 @@ def _geometry(pipeline: List[dict]) -> Dict[str, Any]:
 def input_spec(model: torch.nn.Module, pipeline: Sequence[dict],
                input_name: str = 'input') -> Dict[str, Any]:
     """The ``preprocessing`` metadata of an exported model.
+
+    The input is what ``ImageClassificationInferencer`` feeds the backbone:
+    the image decoded by ``mmcv.imread`` (BGR, EXIF applied, grey as three
+    channels), the test pipeline, then ``ClsDataPreprocessor`` (``to_rgb``,
+    ``(pixel - mean) / std`` in 0-255 units), as float32 ``(N, 3, H, W)``.
 
     Args:
         model (torch.nn.Module):

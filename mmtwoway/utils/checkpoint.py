@@ -1,7 +1,6 @@
 """Reading checkpoints in mmtwoway's tools: clear errors, strict loading.
 
-mmengine's own loading (``load_from``, ``resume``, ``init_cfg``) is left as
-it is; the tools diagnose its failures with :func:`unreadable_checkpoint`.
+mmengine's own loading is left as it is; the tools only diagnose its failures.
 """
 import glob
 import os

@@ -1,8 +1,6 @@
 """Adapt a config to the machine it runs on (used by tools/train.py, test.py).
 
-The paper's configs are written for CUDA GPUs (AMP, NCCL, pinned memory).
-The same config must still start on a CPU-only machine (CI, a laptop, a CPU
-cluster), so the tools adjust what cannot work there and say so in the log.
+The paper's CUDA configs (AMP, NCCL, pinned memory) still start on a CPU.
 """
 import torch
 from mmengine.config import Config
@@ -13,6 +11,8 @@ _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 def adapt_to_machine(cfg: Config) -> Config:
     """Adjust ``cfg`` in place for the local machine and return it.
+
+    The changes of the optimiser (AMP off, fused kernel dropped) are logged.
 
     * without CUDA: ``AmpOptimWrapper`` becomes ``OptimWrapper`` (mmengine's
       AMP wrapper requires CUDA), the distributed backend becomes gloo and

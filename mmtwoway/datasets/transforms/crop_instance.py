@@ -1,17 +1,6 @@
-"""``CropInstance``: cut one annotated instance out of its image.
+"""``CropInstance``: cut one annotated instance (VAW, WIDER) out of its image.
 
-VAW and WIDER Attribute label object / person instances, not images: a
-sample is the crop of one box. Placed right after ``LoadImageFromFile``,
-this transform turns the loaded image into that crop, so the usual
-augmentation (``RandomResizedCrop``, flips, colour jitter ...) runs on it
-unchanged. The configs use ``instance_context`` of
-:class:`DecodeRandomResizedCrop` / ``DecodeResizeCenterCrop`` instead,
-which cut the same region (:func:`crop_region`) before their own crop.
-
-Boxes are ``[x1, y1, x2, y2]`` floats in the pixels of the decoded image
-(the datasets convert the files' ``[x, y, w, h]``). The crop is the box,
-optionally enlarged around its centre by ``context``, clipped to the image
-and rounded outwards to whole pixels.
+The crop rule and where the configs apply it: docs/datasets.md.
 """
 import math
 from typing import Optional, Sequence, Tuple
@@ -95,6 +84,10 @@ def crop_region(box: Sequence[float],
 @TRANSFORMS.register_module()
 class CropInstance(BaseTransform):
     """Crop the image to the sample's instance box.
+
+    Placed right after ``LoadImageFromFile``, so the usual augmentation runs
+    on the crop. The box (in decoded-image pixels) is enlarged around its
+    centre by ``context``, clipped to the image and rounded outwards.
 
     **Required Keys:** ``img``, the box key (default ``instance_bbox``).
 

@@ -1,15 +1,6 @@
-"""Image decoding with an error that names the file.
+"""Image decoding with an error that names the file (docs/bad_input.md).
 
-mmcv's ``LoadImageFromFile`` gives a raw ``cv2.error ... !buf.empty()``
-without the file name for a 0-byte file, an ``AssertionError`` (gone under
-``python -O``) for a file OpenCV cannot decode, and, depending on the
-OpenCV version, a silently grey-filled picture for a truncated JPEG.
-:func:`decode_image` checks the bytes first and raises
-:class:`ImageReadError` naming the file and what is wrong with it.
-
-:class:`LoadCheckedImageFromFile` is mmcv's ``LoadImageFromFile`` with
-these errors (same arguments and output); ``mmtwoway.apis.predict_images``
-decodes with the same function.
+:func:`decode_image` is shared by ``LoadCheckedImageFromFile`` and the apis.
 """
 from typing import Optional
 
@@ -42,6 +33,10 @@ def decode_image(content: bytes,
                  channel_order: str = 'bgr',
                  backend: Optional[str] = None) -> np.ndarray:
     """``mmcv.imfrombytes`` of a file's bytes, or an error naming the file.
+
+    mmcv alone gives a ``cv2.error`` without the file for 0 bytes, an
+    ``AssertionError`` (gone under ``python -O``) for undecodable bytes and,
+    with some OpenCV versions, a grey-filled picture for a truncated JPEG.
 
     Args:
         content (bytes): The file's bytes.

@@ -1,38 +1,6 @@
 """Stop a training run whose loss becomes non-finite, before NaN is learnt.
 
-mmtwoway's rule for non-finite input (see ``docs/decisions.md``): a bucket
-with a non-finite logit or a NaN target has a NaN loss, never a finite loss
-with NaN gradients. This hook turns such a loss into a stop with a message
-that names the epoch, the iteration and, when targets are the cause, the
-samples; the optimiser never writes a non-finite value into the weights.
-
-Reading a loss value on the host waits for the device, and a GPU training
-step must not wait (the loss itself is sync-free, see ``TwoWayLoss``). So:
-
-* **tensors on the CPU** (nothing to wait for): the loss is checked right
-  after the forward pass and the gradients right before the optimiser
-  step; the run stops at once, before ``backward`` / ``step``.
-* **on a GPU** the checks stay on the device: a flag records the first
-  iteration whose loss (or gradient) is non-finite, and a non-finite
-  gradient is zeroed before the step (without an enabled loss scaler:
-  float32, or ``--bf16``'s disabled one; an enabled fp16 scaler skips such
-  steps itself), so the weights stay finite. The flag is
-  read every ``interval`` iterations (by default the logger's, which reads
-  the loss on the host anyway), at the end of every epoch and before every
-  checkpoint, and the run stops there, naming the first bad iteration.
-  Steps that the AMP loss scaler skipped for overflowing gradients are
-  normal and are only logged, with their number and the current scale.
-  Until the flag is read, a zeroed step still applies the optimiser's
-  momentum and weight decay (finite values).
-
-BatchNorm's running statistics are updated by the forward pass itself, so
-the bad batch may leave non-finite values there; the stopped run saves no
-checkpoint, and ``--resume`` continues from the last good one.
-
-A checkpoint resumes under either precision: a ``--bf16`` run saves its
-disabled scaler's state as ``{}``, which an fp16 scaler cannot load; the
-hook drops it before the Runner loads the optimiser, and the fp16 scale
-starts from its initial value (logged).
+CPU, GPU and AMP behaviour: docs/bad_input.md and docs/gpu.md.
 """
 import logging
 from collections import deque
@@ -118,6 +86,13 @@ class NonFiniteLossHook(Hook):
     ``tools/train.py`` adds this hook to every run; add it to a config with
     ``custom_hooks = [dict(type='NonFiniteLossHook')]`` when training with
     another entry point.
+
+    On the CPU the run stops before ``backward`` / ``step``. On a GPU
+    nothing waits: a device-side flag records the first bad iteration, a
+    non-finite gradient is zeroed before the step (unless an enabled fp16
+    scaler skips it), and the flag is read every ``interval`` iterations,
+    at each epoch end and before each checkpoint. The stopped run saves no
+    checkpoint, as BatchNorm statistics may already hold the bad batch.
 
     Args:
         interval (int, optional):

@@ -1,27 +1,6 @@
 """Refuse settings that cannot work before training starts, not after an epoch.
 
-Three kinds of settings are checked:
-
-* **Classes against the model and across splits** (before the first
-  iteration, and before testing): ``num_classes`` of the head and of the
-  data preprocessor must be the dataset's class count, and the validation
-  split must index the classes as the training split does; otherwise
-  training runs to the end and reports a metric of shifted classes.
-
-* **Buckets against the dataloader** (before the first iteration): a bucket
-  loss splits every local batch into buckets of ``bucket_size`` (or gathers
-  a bucket over several ranks), so every batch size an epoch will produce
-  must fit, the last one included. With ``drop_last=False`` the last batch
-  of an epoch is ``samples per process % batch_size``; a bucket size that
-  does not divide it used to fail at the last iteration of epoch 1, after a
-  whole epoch and without a checkpoint. The dataset length, the world size
-  and ``drop_last`` also decide whether an epoch has any iteration at all.
-* **A meaningless F1** (before validation and testing): a head that decides
-  labels with a fixed threshold on sigmoid scores (mmpretrain's
-  ``MultiLabelLinearClsHead`` / ``CSRAClsHead``, ``thr=0.5`` by default)
-  trained with a shift-invariant loss such as ``TwoWayLoss``: its logits
-  have no zero point, so ``MultiLabelF1`` of the head's labels means
-  nothing. Each such ``MultiLabelF1`` is told, and warns with its results.
+The checks and their reasons are listed in docs/bad_input.md.
 """
 import os
 import os.path as osp
@@ -338,7 +317,14 @@ class TrainSettingsHook(Hook):
 
     ``tools/train.py`` and ``tools/test.py`` add this hook to every run; add
     it with ``custom_hooks = [dict(type='TrainSettingsHook')]`` when using
-    another entry point. See the module docstring for what is checked.
+    another entry point.
+
+    Checked: before the first iteration (and before testing), the head's
+    and data preprocessor's ``num_classes`` against the dataset, the
+    validation classes against the training classes, and every batch size
+    an epoch produces (the last one included) against each bucket loss's
+    ``bucket_size``; before validation and testing, a ``MultiLabelF1`` of
+    fixed-threshold labels under a shift-invariant loss is told to warn.
     """
 
     priority = 'VERY_HIGH'

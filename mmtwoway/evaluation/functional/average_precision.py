@@ -1,22 +1,6 @@
 """Non-interpolated average precision and the paper's two mAPs (eq. 23, 24).
 
-The AP of one slice (a column: one class over the samples, or a row: one
-sample over the classes) is the mean, over its positives, of the precision
-at the positive's score threshold::
-
-    AP = 1/P * sum_{positive i} #{positives j: s_j >= s_i}
-                                / #{entries j: s_j >= s_i}
-
-Counting ``>=`` evaluates a group of tied scores at its end, which is
-exactly how ``sklearn.metrics.average_precision_score`` treats ties (one
-threshold per distinct score). Entries with a negative target are ignored:
-they are neither positive nor negative, as if removed from the ranking.
-
-Both counts come from sorted rows and a binary search (``searchsorted``
-counts the strictly smaller entries, which takes ties whole): every slice's
-scores are sorted, and so are its positive scores, and each positive is
-looked up in both. :func:`rank_positives` exposes the counts, e.g. for
-threshold calibration.
+Counts come from sorted slices and ``searchsorted`` (ties taken whole).
 """
 from typing import NamedTuple, Optional, Tuple, Union
 
@@ -255,6 +239,8 @@ def average_precision(scores: ArrayLike,
                       ) -> torch.Tensor:
     """Non-interpolated average precision of every column or row.
 
+    ``AP = 1/P * sum_{positive i} #{positives j: s_j >= s_i} / #{entries j:
+    s_j >= s_i}``, the mean over the positives of the precision at each.
     Equals ``sklearn.metrics.average_precision_score`` on each slice, ties
     included (a group of tied scores is evaluated at its end), after
     removing the slice's ignored entries. The slices are ranked in chunks

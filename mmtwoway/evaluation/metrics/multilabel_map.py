@@ -1,22 +1,6 @@
 """``MultiLabelMAP``: the paper's mAP@class and mAP@sample, as a metric.
 
-A thin stateful wrapper around :func:`mmtwoway.evaluation.mean_ap`: it keeps
-one score vector and one target vector (1 positive, 0 negative, -1 ignored)
-per sample and computes both mAPs once the whole set is gathered.
-
-Every sample is counted exactly once in distributed evaluation. mmengine's
-``BaseMetric.evaluate(size)`` gathers the ranks' results in the sampler's
-order and cuts them to ``size``, which drops the copies that
-``DefaultSampler`` pads the last ranks with. When the samples carry a
-``sample_idx`` (mmengine datasets put it in every data sample), results are
-additionally de-duplicated by it, keeping the first, so a sampler that pads
-elsewhere than at the end, or a loop that repeats a batch, cannot count a
-sample twice.
-
-Memory: the ranking works within ``max_memory`` bytes beyond the stored
-scores (see :func:`mmtwoway.evaluation.mean_ap`). Distributed, no rank
-receives the whole score matrix: each keeps its share, and mAP@class
-gathers one chunk of class columns at a time.
+Each sample counts once in distributed evaluation, in bounded memory.
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -168,7 +152,9 @@ class MultiLabelMAP(BaseMetric):
         mAP@class gathers one chunk of columns at a time (within
         ``max_memory``) and ranks it on every rank. The samples counted
         are those of mmengine's ``collect_results``: the first ``size`` in
-        the sampler's interleaved order, once per ``sample_idx``.
+        the sampler's interleaved order, once per ``sample_idx`` (so a
+        sampler that pads elsewhere, or a repeated batch, counts no sample
+        twice).
 
         Args:
             size (int): Length of the evaluated dataset.

@@ -1,33 +1,6 @@
 """The paper's photometric augmentation on the whole batch, on the device.
 
-The authors' training pipeline applies, per image on the CPU, torchvision's
-``ColorJitter(0.4, 0.4, 0.4)`` (brightness, contrast and saturation factors
-uniform in [0.6, 1.4], the three in a random order), AlexNet's PCA lighting
-noise (``alphastd=0.1``) and the ImageNet normalisation. On float images
-that is about two thirds of the CPU time of the pipeline.
-:class:`ColorAugmentDataPreprocessor` does the same to a stacked uint8
-batch where it already is, on the GPU: each image gets its own factors,
-order and lighting noise, drawn on the CPU from the preprocessor's own
-seeded generator and copied to the device in one non-blocking copy, so
-nothing waits for the GPU and a seed reproduces a batch exactly.
-
-Each jitter operation blends the image with a "degenerate" image and clips
-to [0, 255], as torchvision and Pillow do:
-
-* brightness ``b``: ``clip(b * x)`` (blend with black);
-* contrast ``c``: ``clip(c * x + (1 - c) * mean(grey(x)))``;
-* saturation ``s``: ``clip(s * x + (1 - s) * grey(x))``;
-
-with ``grey = 0.299 R + 0.587 G + 0.114 B`` (ITU-R 601, Pillow's ``L``).
-Lighting then adds ``eigvec @ (alpha * eigval)`` per image, ``alpha ~
-N(0, alphastd)`` per component, without clipping, as the authors' code adds
-it to its float tensor. The authors' PIL pipeline rounds to uint8 after each
-jitter step; here the values stay float (a difference below one grey level).
-
-Labels too reach the device without a wait: mmpretrain's
-``ClsDataPreprocessor`` copies the batch's labels with a blocking
-``.to(device)`` (a copy, then a stream synchronise); here they go first, in
-one pinned non-blocking copy per field (:meth:`labels_to_device`).
+Operations and differences from the authors' pipeline: docs/data_pipeline.md.
 """
 from numbers import Number
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -84,7 +57,11 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
 
     In training: uint8 batch -> float RGB -> colour jitter (per image,
     random order) -> lighting -> normalisation. In validation and testing:
-    float RGB -> normalisation, exactly as ``ClsDataPreprocessor``.
+    float RGB -> normalisation, exactly as ``ClsDataPreprocessor``. This
+    replaces the authors' per-image CPU jitter and lighting (about two
+    thirds of their pipeline's CPU time). Parameters are drawn on the CPU
+    from a seeded generator and copied in one non-blocking copy: nothing
+    waits.
 
     Args:
         mean (Sequence[Number], optional): Per-channel mean (RGB).
@@ -259,6 +236,11 @@ class ColorAugmentDataPreprocessor(ClsDataPreprocessor):
                       params: Dict[str, torch.Tensor],
                       inplace: bool = False) -> torch.Tensor:
         """Jitter and light a float RGB batch in [0, 255].
+
+        Each jitter step is ``clip(f * x + (1 - f) * degenerate, 0, 255)``
+        with degenerate black (brightness), ``mean(grey(x))`` (contrast) or
+        ``grey(x)`` (saturation), ``grey`` as Pillow's ``L``. Lighting adds
+        ``eigvec @ (alpha * eigval)``, unclipped, as the authors' float code.
 
         Args:
             x (torch.Tensor): ``N x 3 x H x W`` float, RGB, 0-255.

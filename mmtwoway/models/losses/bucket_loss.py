@@ -1,7 +1,4 @@
-"""Base of the losses that compare logits inside a bucket of M images.
-
-A subclass writes only its one-way loss; buckets, ways and reductions are here.
-"""
+"""Base of the bucket losses: a subclass writes only its one-way loss."""
 from typing import Callable, Optional, Tuple
 
 import torch
