@@ -139,6 +139,7 @@ def test_runner_sections_without_data_fail_one_by_one(tmp_path):
     assert 'Section `runner` failed' in md and 'Section `voc_val` failed' in md
 
 
+@pytest.mark.slow
 def test_unknown_section_is_named(tmp_path):
     res = subprocess.run(
         [sys.executable, osp.join(BENCH, 'gpu_check.py'), '--only',
@@ -149,6 +150,7 @@ def test_unknown_section_is_named(tmp_path):
         res.stderr
 
 
+@pytest.mark.slow
 def test_gpu_check_names_the_missing_imports(tmp_path):
     # A machine without the OpenMMLab stack and no wheels: the script says
     # which modules are missing and which package provides each.
