@@ -28,9 +28,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 # Everything but the tests marked slow (subprocesses, DDP, benchmarks, demo
-# training, large backbones): about 75 s on 2 cores.
+# training, large backbones), on 2 worker processes: about 80 s on 2 cores.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests -m 'not slow'
+	$(BIN)/python -m pytest tests -m 'not slow' -n 2
 
 bench: $(STAMP)
 	$(BIN)/python tools/benchmark/bench_loss.py
