@@ -25,8 +25,7 @@ default_hooks = dict(
     # running statistics (DDP broadcasts buffers only at training forwards)
     # while the checkpoint holds rank 0's: averaging them after each epoch,
     # before the checkpoint and validation, makes the printed metric the
-    # saved model's. A no-op on one process. (Here rather than in
-    # custom_hooks, which a loss base such as losses/bce.py sets.)
+    # saved model's. A no-op on one process.
     sync_buffers=dict(type='SyncBuffersHook'),
 )
 
