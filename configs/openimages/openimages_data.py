@@ -54,13 +54,8 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=oi_test_pipeline,
         **oi_common))
+# The loader settings come from the base's test_dataloader (its val one).
 test_dataloader = dict(
-    batch_size=128,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    collate_fn=dict(type='default_collate'),
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         _delete_=True,
         label_files=['test-annotations-human-imagelabels.csv'],
